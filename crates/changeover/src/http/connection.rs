@@ -1,0 +1,215 @@
+//! One connection: serve it, give it a lame-duck window once accepting
+//! stopped, then close it politely — write side first, socket last.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::oneshot;
+
+use super::BoxError;
+use super::service::Wrapped;
+use crate::lifecycle::Lifecycle;
+
+/// An accepted stream, TCP or Unix.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Stream::Unix($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// The stream as lent to hyper: when hyper is done and drops it, the stream
+/// comes back instead of being closed, so the close can be made polite.
+struct Lent {
+    stream: Option<Stream>,
+    back: Option<oneshot::Sender<Stream>>,
+}
+
+impl Lent {
+    fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
+        Pin::new(self.get_mut().stream.as_mut().expect("present until dropped"))
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
+            // If the connection task is gone (forced stop), the stream just closes.
+            let _closed_if_nobody_waits = back.send(stream);
+        }
+    }
+}
+
+impl AsyncRead for Lent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lent {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
+}
+
+/// Serves one connection through the whole drain protocol.
+pub(crate) async fn serve<S, B>(
+    lc: Lifecycle,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    service: Wrapped<S>,
+    stream: Stream,
+) where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let inner = &lc.inner;
+    let (back_tx, back_rx) = oneshot::channel();
+    let io = TokioIo::new(Lent {
+        stream: Some(stream),
+        back: Some(back_tx),
+    });
+    let mut conn =
+        Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
+    let result = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        _ = inner.stop_accepting.cancelled() => None,
+        _ = inner.force.cancelled() => return,
+    };
+    let result = match result {
+        Some(r) => r,
+        None => {
+            // Lame duck: a request already on its way is read and answered
+            // (with Connection: close); an idle connection is closed after.
+            let early = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = tokio::time::sleep(inner.lame_duck) => None,
+                _ = inner.force.cancelled() => return,
+            };
+            match early {
+                Some(r) => r,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = inner.force.cancelled() => return,
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(conn);
+    // Upgraded connections (WebSocket) keep their stream; nothing comes back.
+    if let Ok(stream) = back_rx.await {
+        linger(stream, inner.lame_duck, &inner.force).await;
+    }
+}
+
+/// Closes politely: our side first (FIN), then wait, bounded, for the client
+/// to close its side, discarding anything it still sends. Closing the socket
+/// with unread data in it would send a reset, and a reset makes the client's
+/// kernel throw away a response it has not read yet.
+async fn linger(mut stream: Stream, bound: Duration, force: &tokio_util::sync::CancellationToken) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 1024];
+    let drain = async {
+        loop {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::select! {
+        _ = drain => {}
+        _ = tokio::time::sleep(bound.max(Duration::from_millis(100))) => {}
+        _ = force.cancelled() => {}
+    }
+}

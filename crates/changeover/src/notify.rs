@@ -1,0 +1,324 @@
+//! systemd's notification protocol (`sd_notify`), both ends.
+//!
+//! A process is told where to report its state by `NOTIFY_SOCKET`: a path
+//! (`/run/systemd/notify`) or an abstract socket name written with a leading
+//! `@`. Each report is one datagram of newline-separated `KEY=VALUE` lines:
+//! `READY=1`, `RELOADING=1`, `STOPPING=1`, `STATUS=...`, `MAINPID=...`.
+//!
+//! [`Notifier`] sends them; [`NotifyReceiver`] is the side systemd plays, used
+//! by a process waiting for its successor to become ready and by the
+//! supervisor. The receiver asks the kernel for each sender's credentials
+//! (`SO_PASSCRED`), so reports from processes other than the expected child
+//! can be told apart and ignored.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsRawFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram as StdUnixDatagram};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt::PassCred,
+};
+use tokio::io::Interest;
+use tokio::net::UnixDatagram;
+
+/// Where notifications go: a filesystem path or an abstract socket name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyAddr {
+    /// A socket file, such as `/run/systemd/notify`.
+    Path(PathBuf),
+    /// A Linux abstract socket name, written `@name` in `NOTIFY_SOCKET`.
+    Abstract(Vec<u8>),
+}
+
+/// A `NOTIFY_SOCKET` value that is not a socket address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyAddrError {
+    value: String,
+}
+
+impl fmt::Display for NotifyAddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "NOTIFY_SOCKET={:?} is not a socket address: it must be an absolute path or an abstract name starting with @; unset it or fix the process that started this one",
+            self.value
+        )
+    }
+}
+
+impl std::error::Error for NotifyAddrError {}
+
+impl NotifyAddr {
+    /// Reads a `NOTIFY_SOCKET` value.
+    pub fn parse(value: &OsStr) -> Result<NotifyAddr, NotifyAddrError> {
+        let bytes = value.as_bytes();
+        match bytes.first() {
+            Some(b'/') => Ok(NotifyAddr::Path(PathBuf::from(value))),
+            Some(b'@') if bytes.len() > 1 => Ok(NotifyAddr::Abstract(bytes[1..].to_vec())),
+            _ => Err(NotifyAddrError {
+                value: value.to_string_lossy().into_owned(),
+            }),
+        }
+    }
+
+    /// The value to put in `NOTIFY_SOCKET` for a child.
+    pub fn to_env_value(&self) -> std::ffi::OsString {
+        match self {
+            NotifyAddr::Path(p) => p.clone().into_os_string(),
+            NotifyAddr::Abstract(name) => {
+                let mut v = b"@".to_vec();
+                v.extend_from_slice(name);
+                OsStr::from_bytes(&v).to_owned()
+            }
+        }
+    }
+
+    fn socket_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            NotifyAddr::Path(p) => SocketAddr::from_pathname(p),
+            NotifyAddr::Abstract(name) => SocketAddr::from_abstract_name(name),
+        }
+    }
+}
+
+impl fmt::Display for NotifyAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_env_value().to_string_lossy())
+    }
+}
+
+/// Sends state reports to one notification socket.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    addr: NotifyAddr,
+}
+
+impl Notifier {
+    /// A notifier for this address.
+    pub fn new(addr: NotifyAddr) -> Notifier {
+        Notifier { addr }
+    }
+
+    /// The address reports go to.
+    pub fn addr(&self) -> &NotifyAddr {
+        &self.addr
+    }
+
+    /// Sends one report, such as `"READY=1"` or `"STOPPING=1\nSTATUS=draining"`.
+    ///
+    /// A datagram to a local socket does not block for long; this is a plain
+    /// synchronous call so it can be made from anywhere, including drop paths.
+    pub fn send(&self, message: &str) -> io::Result<()> {
+        let sock = StdUnixDatagram::unbound()?;
+        let addr = self.addr.socket_addr()?;
+        sock.send_to_addr(message.as_bytes(), &addr)?;
+        Ok(())
+    }
+}
+
+/// One report received from a notifying process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The sender's pid, from the kernel (not from the message).
+    pub pid: Option<u32>,
+    /// The `KEY=VALUE` fields in the order they were sent.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Report {
+    /// The value of the last field with this key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the report carries `READY=1`.
+    pub fn is_ready(&self) -> bool {
+        self.get("READY") == Some("1")
+    }
+}
+
+/// A datagram that is not a valid report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedReport {
+    /// The sender's pid, from the kernel.
+    pub pid: Option<u32>,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for MalformedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "malformed notification from pid {pid}: {}", self.problem),
+            None => write!(f, "malformed notification: {}", self.problem),
+        }
+    }
+}
+
+impl std::error::Error for MalformedReport {}
+
+/// Parses a report datagram: newline-separated `KEY=VALUE` lines, keys of
+/// upper-case letters, digits and `_`.
+pub fn parse_report(pid: Option<u32>, data: &[u8]) -> Result<Report, MalformedReport> {
+    let bad = |problem: String| MalformedReport { pid, problem };
+    let text = std::str::from_utf8(data).map_err(|_| bad("it is not UTF-8".into()))?;
+    let mut fields = Vec::new();
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("line {line:?} is not KEY=VALUE")))?;
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !key_ok {
+            return Err(bad(format!("key {key:?} is not an upper-case name")));
+        }
+        fields.push((key.to_owned(), value.to_owned()));
+    }
+    if fields.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    Ok(Report { pid, fields })
+}
+
+/// The receiving end of the protocol: a datagram socket that reports come to.
+#[derive(Debug)]
+pub struct NotifyReceiver {
+    sock: UnixDatagram,
+    addr: NotifyAddr,
+}
+
+static RECEIVER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl NotifyReceiver {
+    /// Binds a receiver on a fresh abstract name (nothing to clean up on disk).
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn bind_unique(tag: &str) -> io::Result<NotifyReceiver> {
+        let seq = RECEIVER_SEQ.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("changeover/{tag}/{}/{seq}/{nanos:08x}", std::process::id());
+        NotifyReceiver::bind(NotifyAddr::Abstract(name.into_bytes()))
+    }
+
+    /// Binds a receiver at this address. A path that exists is not replaced.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn bind(addr: NotifyAddr) -> io::Result<NotifyReceiver> {
+        let std_sock = StdUnixDatagram::bind_addr(&addr.socket_addr()?)?;
+        setsockopt(&std_sock, PassCred, &true).map_err(io::Error::from)?;
+        std_sock.set_nonblocking(true)?;
+        let sock = UnixDatagram::from_std(std_sock)?;
+        Ok(NotifyReceiver { sock, addr })
+    }
+
+    /// The address to hand to a child as `NOTIFY_SOCKET`.
+    pub fn addr(&self) -> &NotifyAddr {
+        &self.addr
+    }
+
+    /// Waits for the next datagram. `Ok(Err(_))` is a datagram that was not a
+    /// valid report: the caller logs it and carries on.
+    pub async fn recv(&self) -> io::Result<Result<Report, MalformedReport>> {
+        let mut buf = [0u8; 4096];
+        let (len, pid, truncated) = self
+            .sock
+            .async_io(Interest::READABLE, || {
+                let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+                let mut iov = [IoSliceMut::new(&mut buf)];
+                let msg = recvmsg::<UnixAddr>(
+                    self.sock.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg),
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+                )
+                .map_err(io::Error::from)?;
+                let mut pid = None;
+                for c in msg.cmsgs().map_err(io::Error::from)? {
+                    if let ControlMessageOwned::ScmCredentials(cred) = c {
+                        pid = u32::try_from(cred.pid()).ok();
+                    }
+                }
+                let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
+                Ok((msg.bytes, pid, truncated))
+            })
+            .await?;
+        if truncated {
+            return Ok(Err(MalformedReport {
+                pid,
+                problem: format!("it is longer than {} bytes", buf.len()),
+            }));
+        }
+        Ok(parse_report(pid, &buf[..len]))
+    }
+}
+
+impl Drop for NotifyReceiver {
+    fn drop(&mut self) {
+        if let NotifyAddr::Path(p) = &self.addr {
+            // The socket file is ours; a failure to remove it only leaves a stale file.
+            if let Err(e) = std::fs::remove_file(p) {
+                tracing::debug!(path = %p.display(), error = %e, "could not remove notify socket");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_reports_and_rejects_garbage() {
+        let r = parse_report(Some(7), b"READY=1\nSTATUS=serving on :8080\n").unwrap();
+        assert!(r.is_ready());
+        assert_eq!(r.get("STATUS"), Some("serving on :8080"));
+        for bad in [&b""[..], b"\n", b"hello", b"ready=1", b"\xff\xfe", b"=1"] {
+            assert!(parse_report(None, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_notify_socket_values() {
+        assert_eq!(
+            NotifyAddr::parse(OsStr::new("/run/systemd/notify")).unwrap(),
+            NotifyAddr::Path("/run/systemd/notify".into())
+        );
+        let a = NotifyAddr::parse(OsStr::new("@abc")).unwrap();
+        assert_eq!(a, NotifyAddr::Abstract(b"abc".to_vec()));
+        assert_eq!(a.to_env_value(), "@abc");
+        for bad in ["", "@", "relative/path"] {
+            let e = NotifyAddr::parse(OsStr::new(bad)).unwrap_err().to_string();
+            assert!(e.contains("NOTIFY_SOCKET"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_with_sender_pid_over_abstract_and_path() {
+        let rx = NotifyReceiver::bind_unique("test").unwrap();
+        Notifier::new(rx.addr().clone()).send("READY=1").unwrap();
+        let r = rx.recv().await.unwrap().unwrap();
+        assert!(r.is_ready());
+        assert_eq!(r.pid, Some(std::process::id()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let rx = NotifyReceiver::bind(NotifyAddr::Path(dir.path().join("n.sock"))).unwrap();
+        Notifier::new(rx.addr().clone()).send("garbage").unwrap();
+        let bad = rx.recv().await.unwrap().unwrap_err();
+        assert_eq!(bad.pid, Some(std::process::id()));
+    }
+}

@@ -1,0 +1,388 @@
+//! Starting a child the way systemd does: listening sockets at fd 3, 4, …,
+//! `LISTEN_FDS`, `LISTEN_FDNAMES`, and `LISTEN_PID` set to the child's own pid.
+//!
+//! `LISTEN_PID` can only be known after `fork`, and a forked child of a
+//! multi-threaded process may not allocate or touch the environment. So the
+//! whole `execve` is prepared before the fork: the argument and environment
+//! arrays are built in the parent, with room reserved in the `LISTEN_PID=`
+//! entry; the child only moves fds (`dup2`, which also clears close-on-exec
+//! on exactly those fds), writes its pid's digits into the reserved room, and
+//! calls `execve`. Everything else the parent has open is close-on-exec, so
+//! nothing else leaks into the child.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+
+/// The first fd a socket is passed at (`SD_LISTEN_FDS_START`).
+pub const LISTEN_FDS_START: RawFd = 3;
+
+/// Environment variables of the socket-passing and notification protocols;
+/// a parent removes its own copies of these before adding the child's.
+pub const PROTOCOL_VARS: &[&str] = &[
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+    crate::lifecycle::UPSTREAM_NOTIFY_VAR,
+];
+
+/// What to start, and which sockets and notify socket to give it.
+#[derive(Debug)]
+pub struct ChildSpec<'a> {
+    /// The program to execute: a path, or a bare name looked up in `PATH`.
+    pub program: OsString,
+    /// `argv[0]` as the child will see it.
+    pub argv0: OsString,
+    /// The arguments after `argv[0]`.
+    pub args: Vec<OsString>,
+    /// The complete environment of the child (the protocol variables are added).
+    pub env: Vec<(OsString, OsString)>,
+    /// Listening sockets with their names, passed at fd 3, 4, ….
+    pub listeners: Vec<(String, BorrowedFd<'a>)>,
+    /// `NOTIFY_SOCKET` for the child, if any.
+    pub notify_socket: Option<OsString>,
+    /// Start the child in a process group of its own (so the whole group can be killed).
+    pub own_process_group: bool,
+    /// Where the child's standard output goes; `None` keeps the parent's.
+    pub stdout: Option<std::process::Stdio>,
+    /// Where the child's standard error goes; `None` keeps the parent's.
+    pub stderr: Option<std::process::Stdio>,
+}
+
+/// Why a child could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The program does not exist (shell convention: exit status 127).
+    NotFound(OsString),
+    /// The program exists but cannot be executed (shell convention: 126).
+    NotExecutable(PathBuf, io::Error),
+    /// Anything else (fd exhaustion, fork failure, bad strings).
+    Other(OsString, io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::NotFound(p) => write!(
+                f,
+                "command {:?} not found: check the path, or that it is installed and in PATH",
+                p
+            ),
+            SpawnError::NotExecutable(p, e) => write!(
+                f,
+                "command {} cannot be executed ({e}): check its permissions (chmod +x) and format",
+                p.display()
+            ),
+            SpawnError::Other(p, e) => write!(f, "could not start {:?}: {e}", p),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl SpawnError {
+    /// The exit status a shell would use for this failure.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            SpawnError::NotFound(_) => 127,
+            SpawnError::NotExecutable(..) => 126,
+            SpawnError::Other(..) => 1,
+        }
+    }
+}
+
+/// Finds the program as `execvp` would: a name with a `/` is used as it is,
+/// a bare name is searched in `PATH`.
+pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, SpawnError> {
+    if program.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(program);
+        return check_executable(&p).map(|()| p);
+    }
+    if program.is_empty() {
+        return Err(SpawnError::NotFound(program.to_owned()));
+    }
+    let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    let mut denied = None;
+    for dir in std::env::split_paths(path_var) {
+        let candidate = dir.join(program);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(SpawnError::NotExecutable(p, e)) => denied = Some((p, e)),
+            Err(_) => {}
+        }
+    }
+    Err(match denied {
+        Some((p, e)) => SpawnError::NotExecutable(p, e),
+        None => SpawnError::NotFound(program.to_owned()),
+    })
+}
+
+fn check_executable(p: &Path) -> Result<(), SpawnError> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(m) if m.is_dir() => Err(SpawnError::NotExecutable(
+            p.to_owned(),
+            io::Error::other("it is a directory"),
+        )),
+        Ok(_) => Err(SpawnError::NotExecutable(
+            p.to_owned(),
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(SpawnError::NotFound(p.as_os_str().to_owned()))
+        }
+        Err(e) => Err(SpawnError::NotExecutable(p.to_owned(), e)),
+    }
+}
+
+/// Room for the decimal digits of any pid, plus the terminating NUL.
+const PID_ROOM: usize = 24;
+
+/// Everything `execve` needs, prepared before the fork. The pointer arrays
+/// point into the owned buffers, which never move once built.
+struct Exec {
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    path: CString,
+    listen_pid: Option<Box<[u8]>>,
+    /// (source, target) fd pairs; sources are close-on-exec copies above every target.
+    moves: Vec<(RawFd, RawFd)>,
+}
+
+// SAFETY: the raw pointers point into buffers owned by the same struct; it is
+// only read (and the pid room written) in the forked child, which has its own
+// copy of the memory.
+unsafe impl Send for Exec {}
+// SAFETY: as above; the parent never reads through the pointers.
+unsafe impl Sync for Exec {}
+
+fn cstring(s: &OsStr, what: &str) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} {s:?} contains a NUL byte"),
+        )
+    })
+}
+
+/// Starts the child described by `spec`.
+///
+/// Must be called inside a tokio runtime; the returned child is reaped by
+/// tokio when waited on.
+pub fn spawn(spec: ChildSpec<'_>) -> Result<tokio::process::Child, SpawnError> {
+    let path_var = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let path = resolve_program(&spec.program, path_var)?;
+    let other = |e: io::Error| SpawnError::Other(spec.program.clone(), e);
+
+    // Copies of the listeners above every target fd, close-on-exec, so that
+    // moving them into place in the child can never overwrite one another.
+    let n = spec.listeners.len() as RawFd;
+    let mut copies: Vec<OwnedFd> = Vec::with_capacity(spec.listeners.len());
+    for (_, fd) in &spec.listeners {
+        // SAFETY: F_DUPFD_CLOEXEC on a valid borrowed fd returns a new fd or -1.
+        let raw =
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, LISTEN_FDS_START + n) };
+        if raw < 0 {
+            return Err(other(io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        copies.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+
+    let mut strings = Vec::new();
+    let path_c = cstring(path.as_os_str(), "program").map_err(other)?;
+    strings.push(cstring(&spec.argv0, "argument").map_err(other)?);
+    for a in &spec.args {
+        strings.push(cstring(a, "argument").map_err(other)?);
+    }
+    let argc = strings.len();
+    for (k, v) in &spec.env {
+        if PROTOCOL_VARS.iter().any(|p| k == p) {
+            continue;
+        }
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        strings.push(cstring(OsStr::from_bytes(&kv), "environment entry").map_err(other)?);
+    }
+    if !spec.listeners.is_empty() {
+        strings.push(CString::new(format!("LISTEN_FDS={n}")).expect("no NUL"));
+        let names: Vec<&str> = spec.listeners.iter().map(|(n, _)| n.as_str()).collect();
+        strings.push(
+            CString::new(format!("LISTEN_FDNAMES={}", names.join(":")))
+                .map_err(|_| other(io::Error::other("a listener name contains a NUL byte")))?,
+        );
+    }
+    if let Some(sock) = &spec.notify_socket {
+        let mut kv = b"NOTIFY_SOCKET=".to_vec();
+        kv.extend_from_slice(sock.as_bytes());
+        strings.push(cstring(OsStr::from_bytes(&kv), "NOTIFY_SOCKET").map_err(other)?);
+    }
+    let listen_pid: Option<Box<[u8]>> = (!spec.listeners.is_empty()).then(|| {
+        let mut room = b"LISTEN_PID=".to_vec();
+        room.resize(room.len() + PID_ROOM, 0);
+        room.into_boxed_slice()
+    });
+
+    let mut argv: Vec<*const libc::c_char> = strings[..argc].iter().map(|s| s.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
+    if let Some(room) = &listen_pid {
+        envp.push(room.as_ptr().cast());
+    }
+    envp.push(std::ptr::null());
+    let moves = copies
+        .iter()
+        .enumerate()
+        .map(|(i, fd)| (fd.as_raw_fd(), LISTEN_FDS_START + i as RawFd))
+        .collect();
+    let mut exec = Exec {
+        _strings: strings,
+        argv,
+        envp,
+        path: path_c,
+        listen_pid,
+        moves,
+    };
+
+    let mut cmd = tokio::process::Command::new(&path);
+    if spec.own_process_group {
+        cmd.process_group(0);
+    }
+    if let Some(stdout) = spec.stdout {
+        cmd.stdout(stdout);
+    }
+    if let Some(stderr) = spec.stderr {
+        cmd.stderr(stderr);
+    }
+    // SAFETY: the closure runs in the forked child and only makes
+    // async-signal-safe calls (dup2, getpid, execve) and writes into memory
+    // prepared before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || exec_in_child(&mut exec));
+    }
+    let child = cmd.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => SpawnError::NotFound(spec.program.clone()),
+        io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(path.clone(), e),
+        _ => SpawnError::Other(spec.program.clone(), e),
+    })?;
+    drop(copies);
+    Ok(child)
+}
+
+/// Runs in the forked child: moves the listeners into place, fills in
+/// `LISTEN_PID`, and replaces the process image. Returns only on failure.
+fn exec_in_child(exec: &mut Exec) -> io::Result<()> {
+    for &(from, to) in &exec.moves {
+        // SAFETY: both are plain fd numbers; dup2 clears close-on-exec on `to`.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(room) = exec.listen_pid.as_mut() {
+        // SAFETY: getpid cannot fail.
+        let pid = unsafe { libc::getpid() } as u64;
+        write_decimal(&mut room["LISTEN_PID=".len()..], pid);
+    }
+    // SAFETY: path, argv and envp are NUL-terminated strings and
+    // NULL-terminated arrays prepared before the fork.
+    unsafe { libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
+    Err(io::Error::last_os_error())
+}
+
+/// Writes `n` in decimal followed by NUL into `room`, without allocating.
+fn write_decimal(room: &mut [u8], mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        room[i] = digits[len - 1 - i];
+    }
+    room[len] = 0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_digits_are_written_in_place() {
+        let mut room = [0xffu8; PID_ROOM];
+        write_decimal(&mut room, 4_194_304);
+        assert_eq!(&room[..8], b"4194304\0");
+        write_decimal(&mut room, 0);
+        assert_eq!(&room[..2], b"0\0");
+    }
+
+    #[test]
+    fn programs_resolve_like_execvp() {
+        assert!(resolve_program(OsStr::new("sh"), Some(OsStr::new("/usr/bin:/bin"))).is_ok());
+        assert!(matches!(
+            resolve_program(OsStr::new("no-such-program-xyz"), None),
+            Err(SpawnError::NotFound(_))
+        ));
+        assert!(matches!(
+            resolve_program(OsStr::new("/etc/hostname"), None),
+            Err(SpawnError::NotExecutable(..))
+        ));
+        assert!(matches!(
+            resolve_program(OsStr::new("/"), None),
+            Err(SpawnError::NotExecutable(..))
+        ));
+    }
+
+    #[tokio::test]
+    async fn child_gets_exactly_the_listeners_and_its_own_pid() {
+        let l1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let l2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let script = "echo \"$LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $$\"; ls /proc/self/fd | sort -n | tr '\\n' ' '";
+        let mut spec = ChildSpec {
+            program: "sh".into(),
+            argv0: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: std::env::vars_os().collect(),
+            listeners: vec![("http".into(), l1.as_fd()), ("admin".into(), l2.as_fd())],
+            notify_socket: None,
+            own_process_group: false,
+            stdout: None,
+            stderr: None,
+        };
+        spec.env.push(("LISTEN_FDS".into(), "9".into()));
+        let child = spawn_piped(spec).await;
+        let mut lines = child.lines();
+        let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        assert_eq!(first[0], first[3], "LISTEN_PID is the child's own pid");
+        assert_eq!(first[1], "2");
+        assert_eq!(first[2], "http:admin");
+        // fds 0-2, the two listeners, and the fd `ls` opened for /proc/self/fd.
+        let fds: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(fds, ["0", "1", "2", "3", "4", "5"]);
+    }
+
+    use std::os::fd::AsFd;
+
+    async fn spawn_piped(mut spec: ChildSpec<'_>) -> String {
+        spec.stdout = Some(std::process::Stdio::piped());
+        let out = spawn(spec).unwrap().wait_with_output().await.unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    }
+}

@@ -1,0 +1,185 @@
+//! The stop sequence of the `hello` example: stop delay, drain, deadlines,
+//! the second signal, and bad input. Real processes and sockets.
+
+use std::time::Duration;
+
+use changeover_tests::{Server, example_bin};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(port: u16, extra: &[&str]) -> Server {
+    let mut cmd = Command::new(example_bin("hello"));
+    cmd.arg("--listen").arg(format!("127.0.0.1:{port}")).args(extra);
+    let mut server = Server::start(cmd);
+    server.wait_ready(DEADLINE).await;
+    server
+}
+
+/// Sends one GET on `conn` and reads one whole response (Content-Length
+/// bodies, which is all `hello` sends); returns the status code and whether
+/// the server asked to close.
+async fn get_on(conn: &mut TcpStream, path: &str) -> std::io::Result<(u16, bool, String)> {
+    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = head[9..12].parse().unwrap();
+                let close = head.contains("connection: close");
+                return Ok((status, close, text[end + 4..].to_owned()));
+            }
+        }
+    }
+}
+
+async fn get(port: u16, path: &str) -> std::io::Result<(u16, bool, String)> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await?;
+    get_on(&mut conn, path).await
+}
+
+/// Stop with a delay: `/readyz` is 503 at once, new connections are still
+/// served during the delay, an in-flight slow request completes, and with
+/// 64 idle keep-alive connections open the process exits right after the
+/// delay — not at the 20 s drain deadline — with status 0, having closed
+/// each idle connection cleanly (end of stream, no reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_delay_then_prompt_exit_with_idle_keepalive_connections() {
+    let port = free_port();
+    let mut server = start(port, &["--stop-delay", "2s", "--drain-timeout", "20s"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (status, close, _) = get_on(&mut c, "/").await.unwrap();
+        assert_eq!((status, close), (200, false));
+        idle.push(c);
+    }
+    let slow = tokio::spawn(get(port, "/slow?ms=2500"));
+    server.wait_for_line("slow request started", DEADLINE).await;
+    let stopping_at = std::time::Instant::now();
+    server.signal(Signal::SIGTERM);
+    server.wait_for_line("stop delay", DEADLINE).await;
+
+    let (status, _, body) = get(port, "/readyz").await.unwrap();
+    assert_eq!((status, body.as_str()), (503, "draining\n"));
+    let (status, close, body) = get(port, "/").await.unwrap();
+    assert_eq!(status, 200, "new connections are served during the delay");
+    assert!(close, "responses during the stop ask the client to reconnect");
+    assert!(body.starts_with("hello from"));
+
+    let status = server.wait_exit(DEADLINE).await;
+    let took = stopping_at.elapsed();
+    assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
+    assert!(
+        took < Duration::from_secs(10),
+        "exited {took:?} after SIGTERM: it waited for the drain deadline"
+    );
+    let (status, _, body) = slow.await.unwrap().expect("the in-flight request completes");
+    assert_eq!((status, body.as_str()), (200, "slow done\n"));
+    for mut c in idle {
+        let mut rest = Vec::new();
+        let read = c.read_to_end(&mut rest).await;
+        assert!(
+            matches!(read, Ok(0)),
+            "an idle connection must end with a clean end of stream, got {read:?}"
+        );
+    }
+}
+
+/// A request longer than the drain deadline is cut at the deadline, and the
+/// exit status says connections were cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_longer_than_the_drain_deadline_is_cut() {
+    let port = free_port();
+    let mut server = start(port, &["--drain-timeout", "1s"]).await;
+    let slow = tokio::spawn(get(port, "/slow?ms=60000"));
+    server.wait_for_line("slow request started", DEADLINE).await;
+    server.signal(Signal::SIGTERM);
+    server.wait_for_line("drain deadline reached", DEADLINE).await;
+    let status = server.wait_exit(DEADLINE).await;
+    assert_eq!(status.code(), Some(1), "log:\n{}", server.log());
+    assert!(slow.await.unwrap().is_err(), "the slow request was cut");
+}
+
+/// A second SIGTERM during the drain stops at once instead of waiting for
+/// the 60 s deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_cuts_the_drain_short() {
+    let port = free_port();
+    let mut server = start(port, &["--drain-timeout", "60s"]).await;
+    let slow = tokio::spawn(get(port, "/slow?ms=60000"));
+    server.wait_for_line("slow request started", DEADLINE).await;
+    server.signal(Signal::SIGTERM);
+    server.wait_for_line("draining", DEADLINE).await;
+    let second = std::time::Instant::now();
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(DEADLINE).await;
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "the second SIGTERM did not cut the drain short"
+    );
+    assert_eq!(status.code(), Some(1));
+    assert!(server.log().contains("second stop signal"));
+    assert!(slow.await.unwrap().is_err());
+}
+
+/// Bad input ends the program with status 2 and one line that names the
+/// input and the fix; nothing else is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_one_line_and_status_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+        (vec!["--listen".into(), "nonsense".into()], vec![], "invalid listen address \"nonsense\""),
+        (vec!["--listen".into(), "127.0.0.1:99999".into()], vec![], "port is not a number"),
+        (vec!["--listen".into(), taken], vec![], "another process is listening there"),
+        (vec!["--stop-delay".into(), "5".into()], vec![], "--stop-delay: invalid duration"),
+        (vec!["--bogus".into()], vec![], "unknown argument"),
+        (vec![], vec![("LISTEN_FDS", "1"), ("LISTEN_PID", "abc")], "LISTEN_PID=\"abc\" is malformed"),
+        (vec![], vec![("LISTEN_FDS", "1")], "LISTEN_PID=\"\" is malformed"),
+        (vec![], vec![("NOTIFY_SOCKET", "relative")], "NOTIFY_SOCKET=\"relative\""),
+    ];
+    for (args, env, expected) in cases {
+        let out = Command::new(example_bin("hello"))
+            .args(&args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("hello {args:?} with {env:?}: stderr {stderr:?}");
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert_eq!(stderr.lines().count(), 1, "{what}");
+        assert!(stderr.contains(expected), "{what}");
+        assert!(
+            stderr.contains("; "),
+            "the error says what to do about it: {what}"
+        );
+    }
+}

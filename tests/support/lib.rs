@@ -1,0 +1,206 @@
+//! Test support: start example servers as real processes, read their logs as
+//! events, signal them, and wait for them — every wait with a deadline.
+//!
+//! A server's stderr is read line by line as it comes; tests wait for a log
+//! line (`ready pid=…`) rather than sleeping. Processes that are not our
+//! children (the successors of an upgrade) are waited for through a pidfd,
+//! which becomes readable when the process exits.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+
+/// The path of a built example (cargo builds them for this package's tests).
+pub fn example_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("examples").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test -p changeover-tests` so cargo builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+/// A server process started by a test, with its log.
+pub struct Server {
+    child: Child,
+    /// Every generation seen ready; whichever is still alive is killed on drop.
+    generations: Vec<u32>,
+    log: Arc<Mutex<Vec<String>>>,
+    lines: broadcast::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `cmd` with stderr captured (stdout is inherited).
+    pub fn start(mut cmd: Command) -> Server {
+        cmd.stderr(Stdio::piped()).kill_on_drop(true);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        Server::from_child(cmd.spawn().expect("start server"))
+    }
+
+    /// Wraps a child started some other way, with its stderr piped.
+    pub fn from_child(mut child: Child) -> Server {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, lines) = broadcast::channel(100_000);
+        let log2 = log.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                log2.lock().unwrap().push(line.clone());
+                // Nobody listening is fine: the line is in the log.
+                let _unheard = tx.send(line);
+            }
+        });
+        Server {
+            child,
+            generations: Vec::new(),
+            log,
+            lines,
+        }
+    }
+
+    /// The pid of the process that was started.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Everything it (and its successors, which share its stderr) logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits for the next log line containing `needle`; returns it.
+    pub async fn wait_for_line(&mut self, needle: &str, deadline: Duration) -> String {
+        let found = tokio::time::timeout(deadline, async {
+            loop {
+                match self.lines.recv().await {
+                    Ok(line) if line.contains(needle) => return Some(line),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("log ended without {needle:?}; log:\n{}", self.log()),
+            Err(_) => panic!(
+                "no {needle:?} within {deadline:?}; log:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    /// Waits for a `ready pid=N` line and returns N.
+    pub async fn wait_ready(&mut self, deadline: Duration) -> u32 {
+        let line = self.wait_for_line(" ready pid=", deadline).await;
+        let pid = ready_pid(&line).unwrap_or_else(|| panic!("no pid in {line:?}"));
+        self.generations.push(pid);
+        pid
+    }
+
+    /// Sends a signal to the process that was started.
+    pub fn signal(&self, sig: Signal) {
+        signal(self.pid(), sig);
+    }
+
+    /// Waits for the process that was started to exit.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        match tokio::time::timeout(deadline, self.child.wait()).await {
+            Ok(status) => status.expect("wait"),
+            Err(_) => panic!("still running after {deadline:?}; log:\n{}", self.log()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Successors are not our children: kill_on_drop does not reach them.
+        for &pid in &self.generations {
+            kill_if_alive(pid);
+        }
+    }
+}
+
+/// The pid in a `ready pid=N` log line.
+pub fn ready_pid(line: &str) -> Option<u32> {
+    let rest = &line[line.find("pid=")? + 4..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sends `sig` to `pid`, which the test started (directly or as a successor).
+pub fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig)
+        .unwrap_or_else(|e| panic!("kill -{sig} {pid}: {e}"));
+}
+
+/// Whether `pid` is a live process (not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits for any process (not only a child) to exit, through a pidfd.
+pub async fn wait_gone(pid: u32, deadline: Duration) -> bool {
+    use nix::libc;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return !alive(pid);
+    }
+    // SAFETY: a fresh fd returned by pidfd_open, owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the pidfd is owned by the AsyncFd for its whole life.
+    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(fd) }) else {
+        return !alive(pid);
+    };
+    tokio::time::timeout(deadline, afd.readable()).await.is_ok()
+}
+
+/// Kills `pid` if it is still alive (clean-up after a failed test).
+pub fn kill_if_alive(pid: u32) {
+    if alive(pid) {
+        // ESRCH: it exited between the check and the kill, which is the goal.
+        let _gone_already = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+}
+
+/// Reads the fds a process has open: `(fd, target)` from `/proc/<pid>/fd`.
+pub fn open_fds(pid: u32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/pid/fd")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
