@@ -93,11 +93,12 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A closed stderr must not turn logging into panics.
+        .log_internal_errors(false)
         .init();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -128,7 +129,10 @@ async fn serve(opts: Options) -> ExitCode {
         let listener = lc.listen("http", &opts.listen).map_err(|e| e.to_string())?;
         let pid = std::process::id();
         let app = Router::new()
-            .route("/", get(move || async move { format!("hello from {pid}\n") }))
+            .route(
+                "/",
+                get(move || async move { format!("hello from {pid}\n") }),
+            )
             .route(
                 "/slow",
                 get(|Query(q): Query<Slow>| async move {

@@ -21,7 +21,9 @@ fn free_port() -> u16 {
 
 async fn start(port: u16, extra: &[&str]) -> Server {
     let mut cmd = Command::new(example_bin("hello"));
-    cmd.arg("--listen").arg(format!("127.0.0.1:{port}")).args(extra);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra);
     let mut server = Server::start(cmd);
     server.wait_ready(DEADLINE).await;
     server
@@ -89,7 +91,10 @@ async fn stop_delay_then_prompt_exit_with_idle_keepalive_connections() {
     assert_eq!((status, body.as_str()), (503, "draining\n"));
     let (status, close, body) = get(port, "/").await.unwrap();
     assert_eq!(status, 200, "new connections are served during the delay");
-    assert!(close, "responses during the stop ask the client to reconnect");
+    assert!(
+        close,
+        "responses during the stop ask the client to reconnect"
+    );
     assert!(body.starts_with("hello from"));
 
     let status = server.wait_exit(DEADLINE).await;
@@ -99,7 +104,10 @@ async fn stop_delay_then_prompt_exit_with_idle_keepalive_connections() {
         took < Duration::from_secs(10),
         "exited {took:?} after SIGTERM: it waited for the drain deadline"
     );
-    let (status, _, body) = slow.await.unwrap().expect("the in-flight request completes");
+    let (status, _, body) = slow
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!((status, body.as_str()), (200, "slow done\n"));
     for mut c in idle {
         let mut rest = Vec::new();
@@ -120,7 +128,9 @@ async fn a_request_longer_than_the_drain_deadline_is_cut() {
     let slow = tokio::spawn(get(port, "/slow?ms=60000"));
     server.wait_for_line("slow request started", DEADLINE).await;
     server.signal(Signal::SIGTERM);
-    server.wait_for_line("drain deadline reached", DEADLINE).await;
+    server
+        .wait_for_line("drain deadline reached", DEADLINE)
+        .await;
     let status = server.wait_exit(DEADLINE).await;
     assert_eq!(status.code(), Some(1), "log:\n{}", server.log());
     assert!(slow.await.unwrap().is_err(), "the slow request was cut");
@@ -154,15 +164,44 @@ async fn a_second_sigterm_cuts_the_drain_short() {
 async fn bad_input_is_one_line_and_status_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["--listen".into(), "nonsense".into()], vec![], "invalid listen address \"nonsense\""),
-        (vec!["--listen".into(), "127.0.0.1:99999".into()], vec![], "port is not a number"),
-        (vec!["--listen".into(), taken], vec![], "another process is listening there"),
-        (vec!["--stop-delay".into(), "5".into()], vec![], "--stop-delay: invalid duration"),
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--listen".into(), "nonsense".into()],
+            vec![],
+            "invalid listen address \"nonsense\"",
+        ),
+        (
+            vec!["--listen".into(), "127.0.0.1:99999".into()],
+            vec![],
+            "port is not a number",
+        ),
+        (
+            vec!["--listen".into(), taken],
+            vec![],
+            "another process is listening there",
+        ),
+        (
+            vec!["--stop-delay".into(), "5".into()],
+            vec![],
+            "--stop-delay: invalid duration",
+        ),
         (vec!["--bogus".into()], vec![], "unknown argument"),
-        (vec![], vec![("LISTEN_FDS", "1"), ("LISTEN_PID", "abc")], "LISTEN_PID=\"abc\" is malformed"),
-        (vec![], vec![("LISTEN_FDS", "1")], "LISTEN_PID=\"\" is malformed"),
-        (vec![], vec![("NOTIFY_SOCKET", "relative")], "NOTIFY_SOCKET=\"relative\""),
+        (
+            vec![],
+            vec![("LISTEN_FDS", "1"), ("LISTEN_PID", "abc")],
+            "LISTEN_PID=\"abc\" is malformed",
+        ),
+        (
+            vec![],
+            vec![("LISTEN_FDS", "1")],
+            "LISTEN_PID=\"\" is malformed",
+        ),
+        (
+            vec![],
+            vec![("NOTIFY_SOCKET", "relative")],
+            "NOTIFY_SOCKET=\"relative\"",
+        ),
     ];
     for (args, env, expected) in cases {
         let out = Command::new(example_bin("hello"))

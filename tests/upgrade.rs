@@ -43,7 +43,11 @@ fn load(port: u16, connections: usize, keep_alive: bool) -> LoadHandle {
 }
 
 fn read_pid(path: &Path) -> u32 {
-    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Runs `upgrades` SIGHUP upgrades in a row under load; returns the pids.
@@ -66,7 +70,11 @@ async fn upgrade_many(keep_alive: bool, connections: usize, upgrades: usize) {
             "generation {live} still alive after its successor took over; log:\n{}",
             server.log()
         );
-        assert_eq!(read_pid(&pid_file), next, "pid file names the live generation");
+        assert_eq!(
+            read_pid(&pid_file),
+            next,
+            "pid file names the live generation"
+        );
         // Keep load flowing through the new generation before the next upgrade.
         let ok = load.snapshot().ok;
         load.wait_for_ok(ok + 200, DEADLINE).await.unwrap();
@@ -118,8 +126,7 @@ async fn a_bad_deploy_is_rolled_back_without_an_outage() {
     let script = |name: &str, body: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         p
     };
     deploy(&real);
@@ -156,7 +163,11 @@ async fn a_bad_deploy_is_rolled_back_without_an_outage() {
     kill_if_alive(hung);
     let ok = load.snapshot().ok;
     load.wait_for_ok(ok + 200, DEADLINE).await.unwrap();
-    assert_eq!(read_pid(&pid_file), old, "the old generation is still the live one");
+    assert_eq!(
+        read_pid(&pid_file),
+        old,
+        "the old generation is still the live one"
+    );
 
     deploy(&real);
     signal(old, Signal::SIGHUP);

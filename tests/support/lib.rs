@@ -100,10 +100,7 @@ impl Server {
         match found {
             Ok(Some(line)) => line,
             Ok(None) => panic!("log ended without {needle:?}; log:\n{}", self.log()),
-            Err(_) => panic!(
-                "no {needle:?} within {deadline:?}; log:\n{}",
-                self.log()
-            ),
+            Err(_) => panic!("no {needle:?} within {deadline:?}; log:\n{}", self.log()),
         }
     }
 
@@ -131,7 +128,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Successors are not our children: kill_on_drop does not reach them.
+        // Children started without kill_on_drop, and successors, which are
+        // not our children at all, are ended here after a failed test.
+        // An error means it has exited already: nothing left to end.
+        self.child.start_kill().ok();
         for &pid in &self.generations {
             kill_if_alive(pid);
         }
@@ -149,15 +149,17 @@ pub fn ready_pid(line: &str) -> Option<u32> {
 
 /// Sends `sig` to `pid`, which the test started (directly or as a successor).
 pub fn signal(pid: u32, sig: Signal) {
-    kill(Pid::from_raw(pid as i32), sig)
-        .unwrap_or_else(|e| panic!("kill -{sig} {pid}: {e}"));
+    kill(Pid::from_raw(pid as i32), sig).unwrap_or_else(|e| panic!("kill -{sig} {pid}: {e}"));
 }
 
 /// Whether `pid` is a live process (not a zombie).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             state != Some("Z")
         }
         Err(_) => false,

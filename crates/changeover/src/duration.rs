@@ -73,7 +73,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         rest = &rest[unit_len..];
         let part = Duration::try_from_secs_f64(number * seconds_per_unit)
             .map_err(|_| err("it is too large"))?;
-        total = total.checked_add(part).ok_or_else(|| err("it is too large"))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| err("it is too large"))?;
     }
     Ok(total)
 }

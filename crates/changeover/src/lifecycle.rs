@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::addr::ListenAddr;
 use crate::duration::{format_duration, parse_duration};
 use crate::listeners::{self, Inherited, ListenEnv, ListenError, Listener};
-use crate::notify::{NotifyAddr, NotifyAddrError, Notifier};
+use crate::notify::{Notifier, NotifyAddr, NotifyAddrError};
 use crate::pidfile::PidFile;
 use crate::upgrade::{self, UpgradeError};
 
@@ -301,7 +301,10 @@ impl NotifyTargets {
         match std::env::var_os(UPSTREAM_NOTIFY_VAR) {
             // Started by a changeover parent as its successor.
             Some(up) => Ok(NotifyTargets {
-                handover: notify_socket.map(parse).transpose().map_err(Error::Notify)?,
+                handover: notify_socket
+                    .map(parse)
+                    .transpose()
+                    .map_err(Error::Notify)?,
                 upstream: Some(up)
                     .filter(|v| !v.is_empty())
                     .map(parse)
@@ -310,7 +313,10 @@ impl NotifyTargets {
             }),
             None => Ok(NotifyTargets {
                 handover: None,
-                upstream: notify_socket.map(parse).transpose().map_err(Error::Notify)?,
+                upstream: notify_socket
+                    .map(parse)
+                    .transpose()
+                    .map_err(Error::Notify)?,
             }),
         }
     }
@@ -502,14 +508,17 @@ impl Lifecycle {
         let tx = self.inner.commands.clone();
         tokio::spawn(async move {
             loop {
-                let cmd = tokio::select! {
-                    _ = term.recv() => { tracing::info!("SIGTERM"); Command::Stop }
-                    _ = int.recv() => { tracing::info!("SIGINT"); Command::Stop }
-                    _ = hup.recv() => { tracing::info!("SIGHUP: upgrade"); Command::Upgrade(None) }
+                let (cmd, name) = tokio::select! {
+                    _ = term.recv() => (Command::Stop, "SIGTERM"),
+                    _ = int.recv() => (Command::Stop, "SIGINT"),
+                    _ = hup.recv() => (Command::Upgrade(None), "SIGHUP: upgrade"),
                 };
+                // Act first, log second: a logger that fails (a closed
+                // stderr can make some panic) must not eat the signal.
                 if tx.send(cmd).is_err() {
                     return;
                 }
+                tracing::info!("{name}");
             }
         });
         Ok(())
@@ -671,7 +680,10 @@ impl Lifecycle {
                 .await
                 .is_err()
             {
-                tracing::warn!(open = inner.tracker.len(), "tasks still running after the forced stop; leaving them");
+                tracing::warn!(
+                    open = inner.tracker.len(),
+                    "tasks still running after the forced stop; leaving them"
+                );
             }
         }
         if successor.is_none() {

@@ -54,12 +54,10 @@ impl Listener {
         self.socket.set_nonblocking(true)?;
         let fd = OwnedFd::from(self.socket);
         Ok(match self.local {
-            ListenAddr::Tcp(_) => {
-                TokioListener::Tcp(tokio::net::TcpListener::from_std(fd.into())?)
-            }
-            ListenAddr::Unix(_) => {
-                TokioListener::Unix(tokio::net::UnixListener::from_std(StdUnixListener::from(fd))?)
-            }
+            ListenAddr::Tcp(_) => TokioListener::Tcp(tokio::net::TcpListener::from_std(fd.into())?),
+            ListenAddr::Unix(_) => TokioListener::Unix(tokio::net::UnixListener::from_std(
+                StdUnixListener::from(fd),
+            )?),
         })
     }
 }
@@ -302,7 +300,9 @@ impl Inherited {
 }
 
 fn classify(socket: &Socket) -> Result<ListenAddr, String> {
-    let ty = socket.r#type().map_err(|e| format!("is not a socket ({e})"))?;
+    let ty = socket
+        .r#type()
+        .map_err(|e| format!("is not a socket ({e})"))?;
     if ty != Type::STREAM {
         return Err("is not a stream socket".into());
     }
@@ -333,17 +333,15 @@ pub fn bind(name: &str, addr: &ListenAddr) -> Result<Listener, ListenError> {
             socket.set_reuse_address(true).map_err(err)?;
             socket.bind(&SockAddr::from(*sa)).map_err(err)?;
             socket.listen(BACKLOG).map_err(err)?;
-            let local = socket
-                .local_addr()
-                .map_err(err)?
-                .as_socket()
-                .unwrap_or(*sa);
+            let local = socket.local_addr().map_err(err)?.as_socket().unwrap_or(*sa);
             (socket, ListenAddr::Tcp(local))
         }
         ListenAddr::Unix(path) => {
             remove_stale_socket(path).map_err(err)?;
             let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(err)?;
-            socket.bind(&SockAddr::unix(path).map_err(err)?).map_err(err)?;
+            socket
+                .bind(&SockAddr::unix(path).map_err(err)?)
+                .map_err(err)?;
             socket.listen(BACKLOG).map_err(err)?;
             (socket, addr.clone())
         }
@@ -413,7 +411,12 @@ mod tests {
 
     #[test]
     fn sockets_for_another_pid_are_not_ours() {
-        assert!(env(Some("11"), Some("2"), None).parse(10).unwrap().is_empty());
+        assert!(
+            env(Some("11"), Some("2"), None)
+                .parse(10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -32,10 +32,12 @@ impl PidFile {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let file_name = self
-            .path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid file path has no file name"))?;
+        let file_name = self.path.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pid file path has no file name",
+            )
+        })?;
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(file_name);
         tmp_name.push(format!(".{pid}.tmp"));
@@ -80,6 +82,10 @@ mod tests {
         assert_eq!(pf.read().unwrap(), Some(42));
         pf.remove_if_ours(42).unwrap();
         assert_eq!(pf.read().unwrap(), None);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no temporary left"
+        );
     }
 }

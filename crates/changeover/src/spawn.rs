@@ -22,14 +22,14 @@ use nix::libc;
 /// The first fd a socket is passed at (`SD_LISTEN_FDS_START`).
 pub const LISTEN_FDS_START: RawFd = 3;
 
-/// Environment variables of the socket-passing and notification protocols;
-/// a parent removes its own copies of these before adding the child's.
+/// Environment variables of the socket-passing and notification protocols:
+/// the parent's own values are never passed on; the child's are set from
+/// [`ChildSpec::listeners`] and [`ChildSpec::notify_socket`].
 pub const PROTOCOL_VARS: &[&str] = &[
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
     "NOTIFY_SOCKET",
-    crate::lifecycle::UPSTREAM_NOTIFY_VAR,
 ];
 
 /// What to start, and which sockets and notify socket to give it.
@@ -290,6 +290,30 @@ fn exec_in_child(exec: &mut Exec) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
+    // Everything above the passed sockets is marked close-on-exec: a parent
+    // may itself hold fds without the flag (a job server pipe, a shell's
+    // descriptors), and none of them is the child's business. (Marked, not
+    // closed: the pipe that reports a failed exec back must stay open.)
+    let first_unpassed = LISTEN_FDS_START + exec.moves.len() as RawFd;
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags; no memory is touched.
+    let marked = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first_unpassed as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if marked < 0 {
+        // Kernels before 5.11: one by one, up to the fd limit.
+        // SAFETY: sysconf and fcntl are async-signal-safe and touch no memory.
+        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(1024, 1 << 20) as RawFd;
+        for fd in first_unpassed..max {
+            // SAFETY: as above; EBADF for fds that are not open is expected.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
     if let Some(room) = exec.listen_pid.as_mut() {
         // SAFETY: getpid cannot fail.
         let pid = unsafe { libc::getpid() } as u64;
@@ -339,8 +363,11 @@ mod tests {
             resolve_program(OsStr::new("no-such-program-xyz"), None),
             Err(SpawnError::NotFound(_))
         ));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "data").unwrap();
         assert!(matches!(
-            resolve_program(OsStr::new("/etc/hostname"), None),
+            resolve_program(plain.as_os_str(), None),
             Err(SpawnError::NotExecutable(..))
         ));
         assert!(matches!(
@@ -353,6 +380,8 @@ mod tests {
     async fn child_gets_exactly_the_listeners_and_its_own_pid() {
         let l1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let l2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // An fd without close-on-exec, as a job server or a shell leaves behind.
+        let (_r, _w) = nix::unistd::pipe().unwrap();
         let script = "echo \"$LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $$\"; ls /proc/self/fd | sort -n | tr '\\n' ' '";
         let mut spec = ChildSpec {
             program: "sh".into(),

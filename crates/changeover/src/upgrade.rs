@@ -102,7 +102,9 @@ pub(crate) async fn run(lc: Lifecycle) -> Result<u32, UpgradeError> {
         .as_ref()
         .map(|n| n.addr().to_env_value())
         .unwrap_or_default();
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != UPSTREAM_NOTIFY_VAR)
+        .collect();
     env.push((UPSTREAM_NOTIFY_VAR.into(), upstream));
     let child = {
         let passed = lock(&inner.passed);
@@ -122,7 +124,9 @@ pub(crate) async fn run(lc: Lifecycle) -> Result<u32, UpgradeError> {
         })
     }
     .map_err(|e: SpawnError| UpgradeError::Spawn(e.to_string()))?;
-    let pid = child.id().ok_or_else(|| UpgradeError::Exited("at once".into()))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| UpgradeError::Exited("at once".into()))?;
     tracing::info!(successor = pid, program = %program.to_string_lossy(), "started successor; waiting for READY=1");
     let mut candidate = Candidate { child: Some(child) };
     let deadline = tokio::time::sleep(inner.ready_timeout);

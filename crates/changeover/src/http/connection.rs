@@ -53,7 +53,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         delegate!(self, s => s.poll_write(cx, buf))
     }
     fn poll_write_vectored(
@@ -83,7 +87,12 @@ struct Lent {
 
 impl Lent {
     fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
-        Pin::new(self.get_mut().stream.as_mut().expect("present until dropped"))
+        Pin::new(
+            self.get_mut()
+                .stream
+                .as_mut()
+                .expect("present until dropped"),
+        )
     }
 }
 
@@ -107,7 +116,11 @@ impl AsyncRead for Lent {
 }
 
 impl AsyncWrite for Lent {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.stream().poll_write(cx, buf)
     }
     fn poll_write_vectored(

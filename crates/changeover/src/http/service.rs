@@ -72,7 +72,9 @@ where
         let http1 = req.version() <= Version::HTTP_11;
         if lc.inner.health && req.method() == Method::GET {
             if let Some(resp) = health(&lc, req.uri().path()) {
-                return Box::pin(async move { Ok(mark_close(&lc, http1, resp.map(Either::Right))) });
+                return Box::pin(
+                    async move { Ok(mark_close(&lc, http1, resp.map(Either::Right))) },
+                );
             }
         }
         let mut inner = self.inner.clone();
@@ -106,7 +108,9 @@ fn health(lc: &Lifecycle, path: &str) -> Option<Response<Full<Bytes>>> {
     };
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     Some(resp)
 }

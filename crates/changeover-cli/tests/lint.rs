@@ -1,0 +1,366 @@
+//! Black-box tests of `changeover lint`: the built binary, run in a fresh temporary directory,
+//! checked on its exit status, standard output and standard error. Every failure prints the
+//! command and both streams.
+//!
+//! Contract: exit 0 when no finding reaches `--fail-on`, 1 when one does, 2 for bad usage or an
+//! input that cannot be read or parsed — and in that case the other inputs are still linted and
+//! reported.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../changeover-k8s/tests/fixtures")
+}
+
+fn fixture(rule: &str, name: &str) -> String {
+    fixtures().join(rule).join(name).display().to_string()
+}
+
+struct Run {
+    command: String,
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "command: {}\nstatus: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts the exit status and returns self for further checks.
+    fn status(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.status,
+            Some(code),
+            "wrong exit status\n{}",
+            self.context()
+        );
+        self
+    }
+
+    fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", self.context()))
+    }
+}
+
+/// Runs `changeover lint ARGS` in `dir`, feeding `stdin`.
+fn lint_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let exe = env!("CARGO_BIN_EXE_changeover");
+    let mut child = Command::new(exe)
+        .arg("lint")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the changeover binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin accepts input");
+    let out = child
+        .wait_with_output()
+        .expect("the changeover binary finishes");
+    Run {
+        command: format!(
+            "(cd {} && changeover lint {})",
+            dir.display(),
+            args.join(" ")
+        ),
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn lint(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    lint_in(dir.path(), args, b"")
+}
+
+#[test]
+fn text_format_is_file_line_severity_rule_object_container_then_arithmetic_and_fix() {
+    let path = fixture("grace-budget", "fire.yaml");
+    let run = lint(&[&path]);
+    run.status(1);
+    let block = format!(
+        "{path}:16: error[grace-budget] Deployment/shop/checkout (container app): stop delay + drain deadline + margin = 37s, more than the 30s grace period: SIGKILL cuts the drain short\n  = 10s (--stop-delay 10s of changeover run) + 25s (--drain-timeout 25s of changeover run) + 2s (margin) = 37s > 30s (terminationGracePeriodSeconds unset, the default)\n  fix: Set terminationGracePeriodSeconds to at least 37, or shorten the stop delay or the drain deadline.\n"
+    );
+    run.stdout_has(&block)
+        .stdout_has("checked 1 file, 1 object: 1 error, 1 warning\n");
+}
+
+#[test]
+fn clean_manifests_exit_zero() {
+    let dir = fixtures().join("clean").display().to_string();
+    lint(&[&dir, "--kube-version", "1.33"])
+        .status(0)
+        .stdout_has("no findings");
+}
+
+#[test]
+fn json_format_has_the_documented_shape() {
+    let run = lint(&[
+        "--format",
+        "json",
+        &fixture("pdb-blocks-eviction", "fire.yaml"),
+    ]);
+    run.status(1);
+    let json = run.json();
+    let f = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "pdb-blocks-eviction")
+        .unwrap_or_else(|| panic!("no pdb-blocks-eviction finding\n{}", run.context()));
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["object"], "PodDisruptionBudget/default/cart");
+    assert_eq!(f["container"], Value::Null);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("disruptionsAllowed = 0"),
+        "{f}"
+    );
+    assert_eq!(json["summary"]["files"], 1);
+    assert_eq!(json["summary"]["objects"], 3);
+    assert_eq!(json["summary"]["errors"], 1);
+}
+
+#[test]
+fn sarif_format_is_sarif_2_1_0() {
+    let run = lint(&[
+        "--format",
+        "sarif",
+        &fixture("shell-form-command", "fire.yaml"),
+    ]);
+    run.status(1);
+    let sarif = run.json();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run0 = &sarif["runs"][0];
+    assert_eq!(run0["tool"]["driver"]["name"], "changeover");
+    assert_eq!(
+        run0["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        16
+    );
+    let result = run0["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "shell-form-command")
+        .unwrap();
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        14
+    );
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(
+        run0["tool"]["driver"]["rules"][index]["id"],
+        "shell-form-command"
+    );
+}
+
+#[test]
+fn fail_on_error_ignores_warnings() {
+    let path = fixture("missing-pdb", "fire.yaml");
+    lint(&[&path]).status(1);
+    lint(&["--fail-on", "error", &path])
+        .status(0)
+        .stdout_has("warning[missing-pdb]");
+    lint(&["--fail-on", "error", &fixture("pdb-overlap", "fire.yaml")]).status(1);
+}
+
+#[test]
+fn disable_turns_rules_off_and_unknown_rules_are_usage_errors() {
+    let path = fixture("missing-pdb", "fire.yaml");
+    lint(&["--disable", "missing-pdb", &path])
+        .status(0)
+        .stdout_has("no findings");
+    lint(&["--disable", "grace-budget,missing-pdb", &path]).status(0);
+    lint(&["--disable", "missing-pbd", &path])
+        .status(2)
+        .stderr_has("unknown rule \"missing-pbd\"")
+        .stderr_has("missing-pdb");
+}
+
+#[test]
+fn explain_prints_rationale_and_fix() {
+    lint(&["--explain", "pdb-blocks-eviction"])
+        .status(0)
+        .stdout_has("pdb-blocks-eviction (error)")
+        .stdout_has("Why:")
+        .stdout_has("Fix:");
+    lint(&["--explain", "no-such-rule"])
+        .status(2)
+        .stderr_has("unknown rule \"no-such-rule\"");
+}
+
+#[test]
+fn standard_input_is_read_from_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = fs::read(fixture("service-matches-nothing", "fire.yaml")).unwrap();
+    lint_in(dir.path(), &["-"], &manifest)
+        .status(1)
+        .stdout_has("<stdin>:7: warning[service-matches-nothing] Service/users/profile");
+}
+
+#[test]
+fn directories_are_searched_recursively_for_manifests_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("deploy/base")).unwrap();
+    fs::create_dir_all(root.join(".git")).unwrap();
+    let bad = fs::read(fixture("missing-pdb", "fire.yaml")).unwrap();
+    fs::write(root.join("deploy/base/queue.yml"), &bad).unwrap();
+    fs::write(root.join("deploy/budget.json"), br#"{"kind": "PodDisruptionBudget", "metadata": {"name": "b"}, "spec": {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow", "selector": {"matchLabels": {"app": "nothing"}}}}"#).unwrap();
+    fs::write(root.join("deploy/README.md"), "not a manifest: {{ }}").unwrap();
+    fs::write(root.join(".git/config.yaml"), "{{ not linted }}").unwrap();
+    let run = lint_in(root, &["deploy"], b"");
+    run.status(1)
+        .stdout_has("deploy/base/queue.yml:8: warning[missing-pdb]")
+        .stdout_has("deploy/budget.json:1: warning[pdb-selector]")
+        .stdout_has("checked 2 files, 2 objects");
+    let run = lint_in(root, &["."], b"");
+    run.status(1).stdout_has("checked 2 files");
+}
+
+#[test]
+fn unreadable_inputs_exit_2_but_the_others_are_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("broken.yaml"),
+        "kind: Service\nmetadata:\n  name: [x\n",
+    )
+    .unwrap();
+    let good = fixture("missing-pdb", "fire.yaml");
+    let run = lint_in(dir.path(), &["missing.yaml", "broken.yaml", &good], b"");
+    run.status(2)
+        .stderr_has("error: missing.yaml: cannot read it")
+        .stderr_has("error: broken.yaml:4: invalid YAML")
+        .stderr_has("fix: ")
+        .stdout_has("warning[missing-pdb]")
+        .stdout_has("2 input problems");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    fs::write(
+        p.join("chart.yaml"),
+        "kind: Deployment\nspec:\n  replicas: {{ .Values.replicas }}\n",
+    )
+    .unwrap();
+    fs::write(p.join("blob.yaml"), b"\x00\x01\x02binary").unwrap();
+    fs::write(p.join("empty.yaml"), "").unwrap();
+    fs::write(
+        p.join("widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    )
+    .unwrap();
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    fs::write(p.join("bomb.yaml"), bomb).unwrap();
+    fs::write(p.join("deep.yaml"), "- ".repeat(10_000) + "x\n").unwrap();
+
+    lint_in(p, &["chart.yaml"], b"")
+        .status(2)
+        .stderr_has("chart.yaml:3: this is a template")
+        .stderr_has("helm template");
+    lint_in(p, &["blob.yaml"], b"")
+        .status(2)
+        .stderr_has("blob.yaml: this is a binary file");
+    lint_in(p, &["empty.yaml"], b"")
+        .status(0)
+        .stdout_has("checked 1 file, 0 objects: no findings");
+    lint_in(p, &["widget.yaml"], b"")
+        .status(0)
+        .stdout_has("1 of other kinds skipped");
+    lint_in(p, &["bomb.yaml"], b"")
+        .status(2)
+        .stderr_has("alias bomb");
+    lint_in(p, &["deep.yaml"], b"")
+        .status(2)
+        .stderr_has("nest more than");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    lint(&[]).status(2).stderr_has("no input");
+    lint(&["--kube-version", "one.thirty", "x.yaml"])
+        .status(2)
+        .stderr_has("X.Y");
+    lint(&["--format", "xml", "x.yaml"]).status(2);
+}
+
+#[test]
+fn ignore_annotation_exempts_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(fixture("missing-pdb", "fire.yaml")).unwrap().replace(
+        "  namespace: infra\n",
+        "  namespace: infra\n  annotations:\n    changeover.lint/ignore: \"missing-pdb, grace-budget\"\n",
+    );
+    fs::write(dir.path().join("queue.yaml"), text).unwrap();
+    lint_in(dir.path(), &["queue.yaml"], b"")
+        .status(0)
+        .stdout_has("no findings");
+}
+
+#[test]
+fn kube_version_enables_version_checks() {
+    let path = fixture("prestop-sleep-unsupported", "fire.yaml");
+    lint(&["--fail-on", "error", &path]).status(0);
+    lint(&["--fail-on", "error", "--kube-version", "1.29", &path])
+        .status(1)
+        .stdout_has("error[prestop-sleep-unsupported]");
+}
+
+/// The repository's own `deploy/` manifests must lint clean (they are what the README
+/// recommends). Skipped until the directory exists.
+#[test]
+fn repository_deploy_manifests_lint_clean() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    if !deploy.is_dir() {
+        eprintln!("no deploy/ directory yet: nothing to check");
+        return;
+    }
+    lint(&[&deploy.display().to_string()]).status(0);
+}

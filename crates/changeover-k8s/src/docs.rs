@@ -1,0 +1,54 @@
+//! The rules page, `docs/lint-rules.md`, generated from the rule registry so that it says exactly
+//! what `--explain` says. A test in this crate fails when the committed page differs; run it with
+//! `CHANGEOVER_BLESS=1` to rewrite the page.
+
+use std::fmt::Write as _;
+
+use crate::rules;
+use crate::timing::{SUPERVISOR_DEFAULT_DRAIN_MS, SUPERVISOR_DEFAULT_STOP_DELAY_MS};
+
+/// The Markdown page listing every rule.
+pub fn rules_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# `changeover lint` rules\n\n");
+    out.push_str(
+        "<!-- Generated from the rule registry in crates/changeover-k8s/src/rules/. Do not edit: run\n     `CHANGEOVER_BLESS=1 cargo test -p changeover-k8s --test docs` to regenerate. -->\n\n",
+    );
+    let _ = write!(
+        out,
+        "`changeover lint` reads Deployments, StatefulSets, DaemonSets, ReplicaSets, Pods, Services,\n\
+         PodDisruptionBudgets and HorizontalPodAutoscalers (other kinds are skipped) and checks the\n\
+         arithmetic of graceful termination.\n\n\
+         - The **stop delay** of a container is a preStop `sleep` action, an exec preStop that runs\n  \
+         `sleep N` (directly or in a `sh -c`/`bash -c` script), `changeover prestop`, and/or\n  \
+         `changeover run --stop-delay` in its command or args ({}s when `changeover run` is used without\n  \
+         the flag). A preStop sleep and the supervisor's delay add up; `changeover prestop` waits out the\n  \
+         supervisor's delay instead of adding to it.\n\
+         - The **drain deadline** is `changeover run --drain-timeout` ({}s when unset). Flags may be\n  \
+         written `--flag=V` or `--flag V`; durations like `5s`, `500ms`, `1m`.\n\
+         - The **grace period** is `terminationGracePeriodSeconds` (30 when unset).\n\
+         - Percentages: a budget's `minAvailable` and `maxUnavailable` round up; a Deployment's\n  \
+         `maxUnavailable` rounds down and `maxSurge` rounds up (both 25% when unset); replicas default to 1.\n\
+         - Selectors match within a namespace (`default` when unset).\n\n\
+         Turn a rule off with `--disable RULE`; exempt one object with the annotation\n\
+         `changeover.lint/ignore: \"rule-a,rule-b\"`; print a rule's text with `--explain RULE`.\n\n",
+        SUPERVISOR_DEFAULT_STOP_DELAY_MS / 1000,
+        SUPERVISOR_DEFAULT_DRAIN_MS / 1000,
+    );
+    out.push_str("| rule | severity | fires when |\n| --- | --- | --- |\n");
+    for r in rules::all() {
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} |",
+            r.id, r.id, r.severity, r.summary
+        );
+    }
+    for r in rules::all() {
+        let _ = write!(
+            out,
+            "\n## {}\n\nSeverity: **{}**. {}\n\n**Why.** {}\n\n**Fix.** {}\n",
+            r.id, r.severity, r.summary, r.rationale, r.fix
+        );
+    }
+    out
+}

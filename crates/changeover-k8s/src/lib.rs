@@ -1,0 +1,174 @@
+//! Kubernetes logic for changeover: a manifest model and the lint rules behind `changeover lint`.
+//!
+//! Everything here is pure and deterministic: no processes, no network, no clock, no file system.
+//! The caller hands in the bytes of each input and gets back a [`Report`].
+//!
+//! # Theory of operation
+//!
+//! 1. **Load** ([`input::load`]): each input is checked for binary content and UTF-8, parsed as a
+//!    YAML stream (JSON is YAML) into [`yaml::Node`]s that remember their line, under a depth
+//!    limit and an alias-expansion budget so that hostile input is refused quickly in bounded
+//!    memory. A parse failure in text holding `{{` is reported as an unrendered template.
+//! 2. **Model** ([`model`]): every document (and every item of a `kind: List`) of a kind the rules
+//!    read — Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, PodDisruptionBudget,
+//!    HorizontalPodAutoscaler — becomes an [`model::Object`] with Kubernetes' defaults applied;
+//!    other kinds are counted and skipped. A field of the wrong type fails that object only.
+//! 3. **Relate**: the objects of *all* inputs of a run are indexed together, so a Service in one
+//!    file selects a Deployment in another; selectors match within a namespace (`default` when
+//!    unset).
+//! 4. **Check** ([`rules`]): each enabled rule reads the relations and emits findings that carry
+//!    the arithmetic behind them (the grace-period sum, the computed `disruptionsAllowed`, the
+//!    rounded percentages) and a fix. Objects annotated `changeover.lint/ignore: "rule-a,rule-b"`
+//!    are exempt from those rules.
+//! 5. **Render** ([`render`]): text for people, JSON for scripts, SARIF 2.1.0 for code scanning;
+//!    findings are sorted by input, line and rule so output is stable.
+//!
+//! ```
+//! use changeover_k8s::{Config, Linter, Severity};
+//!
+//! let manifest = br#"
+//! apiVersion: apps/v1
+//! kind: Deployment
+//! metadata: {name: web}
+//! spec:
+//!   replicas: 2
+//!   selector: {matchLabels: {app: web}}
+//!   template:
+//!     metadata: {labels: {app: web}}
+//!     spec:
+//!       terminationGracePeriodSeconds: 10
+//!       containers:
+//!       - name: app
+//!         image: example/web:1
+//!         command: [changeover, run, --stop-delay=5s, --drain-timeout=10s, --, web]
+//! "#;
+//! let mut linter = Linter::new(Config::default());
+//! linter.add_input("web.yaml", manifest);
+//! let report = linter.finish();
+//! let f = report.findings.iter().find(|f| f.rule == "grace-budget").unwrap();
+//! assert_eq!(f.severity, Severity::Error);
+//! assert_eq!(f.object, "Deployment/default/web");
+//! assert!(f.message.contains("17s"));
+//! ```
+
+pub mod config;
+mod context;
+pub mod docs;
+pub mod duration;
+pub mod finding;
+pub mod image;
+pub mod input;
+pub mod model;
+pub mod render;
+pub mod rules;
+pub mod shell;
+pub mod timing;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use config::{Config, KubeVersion};
+pub use finding::{Finding, Severity};
+pub use input::InputError;
+pub use rules::Rule;
+
+use model::Object;
+
+/// Collects the inputs of one run, then lints them together.
+#[derive(Debug)]
+pub struct Linter {
+    config: Config,
+    files: Vec<Arc<str>>,
+    objects: Vec<Object>,
+    skipped: usize,
+    errors: Vec<InputError>,
+}
+
+impl Linter {
+    /// A run with these options.
+    pub fn new(config: Config) -> Linter {
+        Linter {
+            config,
+            files: Vec::new(),
+            objects: Vec::new(),
+            skipped: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds one input (a file's bytes, or standard input's) under the name findings will show.
+    pub fn add_input(&mut self, name: &str, bytes: &[u8]) {
+        let loaded = input::load(name, bytes);
+        self.files.push(Arc::from(name));
+        self.objects.extend(loaded.objects);
+        self.skipped += loaded.skipped;
+        self.errors.extend(loaded.errors);
+    }
+
+    /// Records an input that could not even be read; it counts as a file and as an error.
+    pub fn add_error(&mut self, error: InputError) {
+        self.files.push(error.file.clone());
+        self.errors.push(error);
+    }
+
+    /// Runs every enabled rule over everything added.
+    pub fn finish(self) -> Report {
+        let cx = context::Context::new(&self.objects, &self.config);
+        let mut findings = rules::run(&cx);
+        let order: HashMap<&str, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, f)| (&**f, i))
+            .collect();
+        findings.sort_by(|a, b| {
+            let key = |f: &Finding| (order.get(&*f.file).copied().unwrap_or(usize::MAX), f.line);
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.rule.cmp(b.rule))
+                .then_with(|| a.object.cmp(&b.object))
+                .then_with(|| a.container.cmp(&b.container))
+                .then_with(|| a.message.cmp(&b.message))
+        });
+        findings.dedup();
+        Report {
+            files: self.files.len(),
+            objects: self.objects.len(),
+            skipped: self.skipped,
+            findings,
+            errors: self.errors,
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Inputs read (or attempted).
+    pub files: usize,
+    /// Objects of the kinds the rules read.
+    pub objects: usize,
+    /// Objects of other kinds, skipped.
+    pub skipped: usize,
+    /// Findings, sorted by input, line and rule.
+    pub findings: Vec<Finding>,
+    /// Inputs or objects that could not be linted.
+    pub errors: Vec<InputError>,
+}
+
+impl Report {
+    /// How many findings have this severity.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// Whether some finding is at or above `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}

@@ -1,0 +1,142 @@
+//! `liveness-equals-readiness`: liveness and readiness answer different questions.
+
+use super::{Emitter, Hit, Rule};
+use crate::context::Context;
+use crate::finding::Severity;
+use crate::yaml::Node;
+
+pub(crate) const RULE: Rule = Rule {
+    id: "liveness-equals-readiness",
+    severity: Severity::Warning,
+    summary: "The livenessProbe and the readinessProbe of a container run the same check.",
+    rationale: "Readiness asks \"should this pod get traffic now?\" and may fail for good \
+        reasons: a dependency is down, the server is saturated, or it is draining during its \
+        stop delay. Liveness asks \"is this process stuck beyond repair?\" and a failure \
+        restarts the container. When both run the same check, every readiness failure also \
+        counts against liveness: a server that is merely busy or draining gets restarted, \
+        dropping its in-flight requests, often across all replicas at once.",
+    fix: "Give liveness its own cheap check that fails only when the process is wedged \
+        (changeover serves `/livez` for this), and keep dependency and draining state in the \
+        readiness check (`/readyz`).",
+    check,
+};
+
+/// Probe fields that tune timing rather than say what is checked.
+const TIMING_FIELDS: &[&str] = &[
+    "initialDelaySeconds",
+    "periodSeconds",
+    "timeoutSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "terminationGracePeriodSeconds",
+];
+
+/// Whether two probes check the same thing, whatever their timing.
+fn same_handler(a: &Node, b: &Node) -> bool {
+    let handler = |n: &Node| -> Vec<(String, Node)> {
+        n.as_map()
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| !TIMING_FIELDS.contains(&e.key.as_str()))
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect()
+    };
+    let (a, b) = (handler(a), handler(b));
+    !a.is_empty()
+        && a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v.same_as(v2)))
+}
+
+/// `httpGet /healthz on port 8080`, `exec cat /tmp/ready`, …
+fn describe(probe: &Node) -> String {
+    let text = |path: &[&str]| probe.path(path).and_then(Node::as_str).map(String::from);
+    if probe.get("httpGet").is_some() {
+        let path = text(&["httpGet", "path"]).unwrap_or_else(|| "/".into());
+        let port = text(&["httpGet", "port"]).unwrap_or_else(|| "?".into());
+        return format!("httpGet {path} on port {port}");
+    }
+    if probe.get("tcpSocket").is_some() {
+        return format!(
+            "tcpSocket on port {}",
+            text(&["tcpSocket", "port"]).unwrap_or_else(|| "?".into())
+        );
+    }
+    if probe.get("grpc").is_some() {
+        return format!(
+            "grpc on port {}",
+            text(&["grpc", "port"]).unwrap_or_else(|| "?".into())
+        );
+    }
+    if let Some(command) = probe.path(&["exec", "command"]).and_then(Node::as_seq) {
+        let words: Vec<&str> = command.iter().filter_map(Node::as_str).collect();
+        return format!("exec `{}`", words.join(" "));
+    }
+    "the same handler".to_string()
+}
+
+fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
+    for w in &cx.workloads {
+        for c in &w.template.containers {
+            let (Some(live), Some(ready)) = (&c.liveness_probe, &c.readiness_probe) else {
+                continue;
+            };
+            if !same_handler(live, ready) {
+                continue;
+            }
+            em.emit(
+                &w.meta,
+                Hit {
+                    line: live.line(),
+                    container: Some(c.name.clone()),
+                    message: "livenessProbe and readinessProbe run the same check: a busy or draining server gets restarted instead of taken out of rotation".to_string(),
+                    arithmetic: vec![format!(
+                        "both probes: {} (lines {} and {})",
+                        describe(live),
+                        live.line(),
+                        ready.line()
+                    )],
+                    fix: None,
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::findings;
+
+    fn pod(live: &str, ready: &str) -> String {
+        format!(
+            "kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    livenessProbe: {live}\n    readinessProbe: {ready}\n"
+        )
+    }
+
+    #[test]
+    fn same_check_different_timing_fires() {
+        let f = findings(
+            "liveness-equals-readiness",
+            &pod(
+                "{httpGet: {path: /healthz, port: 8080}, periodSeconds: 20}",
+                "{httpGet: {port: 8080, path: /healthz}}",
+            ),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].arithmetic[0],
+            "both probes: httpGet /healthz on port 8080 (lines 6 and 7)"
+        );
+    }
+
+    #[test]
+    fn different_checks_pass() {
+        let text = pod(
+            "{httpGet: {path: /livez, port: 8080}}",
+            "{httpGet: {path: /readyz, port: 8080}}",
+        );
+        assert!(findings("liveness-equals-readiness", &text).is_empty());
+        let text = pod("{tcpSocket: {port: 80}}", "{httpGet: {path: /, port: 80}}");
+        assert!(findings("liveness-equals-readiness", &text).is_empty());
+    }
+}

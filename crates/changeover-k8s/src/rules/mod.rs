@@ -1,0 +1,195 @@
+//! The lint rules: one module per rule, each declaring its id, severity, rationale and fix next to
+//! its check, all registered in [`all`].
+//!
+//! A check reads the `Context` (objects and their relations) and emits findings through an
+//! `Emitter`, which fills in the rule's id and severity and drops findings about objects whose
+//! `changeover.lint/ignore` annotation names the rule.
+
+use crate::context::Context;
+use crate::finding::{Finding, Severity};
+use crate::model::Meta;
+
+mod grace_budget;
+mod liveness_equals_readiness;
+mod missing_pdb;
+mod missing_readiness_probe;
+mod no_stop_delay;
+mod pdb_blocks_eviction;
+mod pdb_overlap;
+mod pdb_selector;
+mod pdb_unhealthy_policy;
+mod prestop_exceeds_grace;
+mod prestop_needs_shell;
+mod prestop_sleep_unsupported;
+mod rollout_capacity_gap;
+mod service_matches_nothing;
+mod shared_pid_namespace;
+mod shell_form_command;
+
+/// A lint rule and the text that explains it.
+pub struct Rule {
+    /// The id used in output, `--disable`, `--explain` and the ignore annotation.
+    pub id: &'static str,
+    /// The severity of every finding of this rule.
+    pub severity: Severity,
+    /// When it fires, in one line.
+    pub summary: &'static str,
+    /// Why it matters: what fails, and when.
+    pub rationale: &'static str,
+    /// What to change, in general terms (findings carry a fix with their own numbers).
+    pub fix: &'static str,
+    pub(crate) check: fn(&Context<'_>, &mut Emitter<'_>),
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("severity", &self.severity)
+            .finish()
+    }
+}
+
+/// Every rule, in the order the documentation lists them.
+static RULES: &[Rule] = &[
+    grace_budget::RULE,
+    prestop_exceeds_grace::RULE,
+    no_stop_delay::RULE,
+    prestop_needs_shell::RULE,
+    shell_form_command::RULE,
+    shared_pid_namespace::RULE,
+    missing_readiness_probe::RULE,
+    liveness_equals_readiness::RULE,
+    pdb_blocks_eviction::RULE,
+    pdb_selector::RULE,
+    pdb_overlap::RULE,
+    missing_pdb::RULE,
+    pdb_unhealthy_policy::RULE,
+    rollout_capacity_gap::RULE,
+    service_matches_nothing::RULE,
+    prestop_sleep_unsupported::RULE,
+];
+
+/// Every rule.
+pub fn all() -> &'static [Rule] {
+    RULES
+}
+
+/// The rule with this id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// What a check reports; the [`Emitter`] adds the rest.
+#[derive(Debug, Default)]
+pub(crate) struct Hit {
+    pub(crate) line: usize,
+    pub(crate) container: Option<String>,
+    pub(crate) message: String,
+    pub(crate) arithmetic: Vec<String>,
+    /// A fix with this finding's numbers; the rule's general fix when `None`.
+    pub(crate) fix: Option<String>,
+}
+
+/// Collects the findings of one rule.
+pub(crate) struct Emitter<'a> {
+    rule: &'static Rule,
+    out: &'a mut Vec<Finding>,
+}
+
+impl Emitter<'_> {
+    pub(crate) fn emit(&mut self, meta: &Meta, hit: Hit) {
+        if meta.ignores(self.rule.id) {
+            return;
+        }
+        self.out.push(Finding {
+            rule: self.rule.id,
+            severity: self.rule.severity,
+            file: meta.file.clone(),
+            line: hit.line,
+            object: meta.reference(),
+            container: hit.container,
+            message: hit.message,
+            arithmetic: hit.arithmetic,
+            fix: hit.fix.unwrap_or_else(|| self.rule.fix.to_string()),
+        });
+    }
+}
+
+/// Runs every enabled rule.
+pub(crate) fn run(cx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for rule in RULES.iter().filter(|r| cx.config.enabled(r.id)) {
+        let mut emitter = Emitter {
+            rule,
+            out: &mut findings,
+        };
+        (rule.check)(cx, &mut emitter);
+    }
+    findings
+}
+
+/// `1 replica`, `3 replicas`.
+pub(crate) fn replicas(n: i64) -> String {
+    if n == 1 {
+        "1 replica".to_string()
+    } else {
+        format!("{n} replicas")
+    }
+}
+
+/// Names a few objects, then how many more.
+pub(crate) fn name_some<I: IntoIterator<Item = String>>(names: I) -> String {
+    let names: Vec<String> = names.into_iter().collect();
+    match names.len() {
+        0 => "none".to_string(),
+        n if n <= 3 => names.join(", "),
+        n => format!("{} and {} more", names[..3].join(", "), n - 3),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Lints inline YAML for the rules' unit tests.
+    use crate::{Config, Finding, Linter};
+
+    pub(crate) fn lint_with(text: &str, config: Config) -> Vec<Finding> {
+        let mut linter = Linter::new(config);
+        linter.add_input("test.yaml", text.as_bytes());
+        let report = linter.finish();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report.findings
+    }
+
+    /// The findings of one rule.
+    pub(crate) fn findings(rule: &str, text: &str) -> Vec<Finding> {
+        lint_with(text, Config::default())
+            .into_iter()
+            .filter(|f| f.rule == rule)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_documented() {
+        let mut ids: Vec<&str> = all().iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all().len());
+        for rule in all() {
+            assert!(
+                rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                rule.id
+            );
+            for text in [rule.summary, rule.rationale, rule.fix] {
+                assert!(!text.trim().is_empty(), "{} lacks text", rule.id);
+            }
+        }
+        assert_eq!(all().len(), 16);
+    }
+}

@@ -1,0 +1,223 @@
+//! `pdb-blocks-eviction`: a budget that allows no eviction blocks every node drain.
+
+use super::{Emitter, Hit, Rule, replicas};
+use crate::context::Context;
+use crate::finding::Severity;
+use crate::model::{Budget, IntOrPercent};
+
+pub(crate) const RULE: Rule = Rule {
+    id: "pdb-blocks-eviction",
+    severity: Severity::Error,
+    summary: "A PodDisruptionBudget allows zero disruptions at the workload's replica count (or at its autoscaler's minimum or maximum).",
+    rationale: "The Eviction API, which `kubectl drain`, the cluster autoscaler and node \
+        upgrades use, refuses to evict a pod while its budget's disruptionsAllowed is 0. The \
+        disruption controller computes it as the healthy pods minus the pods that must stay: \
+        `maxUnavailable: 0`, `0%`, or a `minAvailable` that, after rounding a percentage up, \
+        reaches the replica count leaves nothing to evict. The drain then hangs until someone \
+        intervenes, and upgrades stall. Checked at spec.replicas and, when a \
+        HorizontalPodAutoscaler targets the workload, at its minReplicas and maxReplicas.",
+    fix: "Prefer `maxUnavailable: 1` (one pod may always be evicted, at any scale), or keep \
+        minAvailable below the smallest replica count the workload runs at.",
+    check,
+};
+
+fn field_line(b: &Budget) -> usize {
+    b.max_unavailable
+        .map(|m| m.line)
+        .or(b.min_available.map(|m| m.line))
+        .unwrap_or(b.meta.line)
+}
+
+fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
+    for (bi, b) in cx.budgets.iter().enumerate() {
+        if b.min_available.is_none() && b.max_unavailable.is_none() {
+            continue;
+        }
+        let targets = cx.workloads_of_budget(bi).to_vec();
+        if targets.is_empty() {
+            continue;
+        }
+        // (replica count, where it comes from)
+        let mut scenarios: Vec<(i64, String)> = Vec::new();
+        let mut unknown_count = false;
+        if let [wi] = targets[..] {
+            let w = cx.workloads[wi];
+            match cx.autoscaler_of(wi) {
+                Some(a) => {
+                    scenarios.push((
+                        a.min_replicas,
+                        format!("minReplicas of {}", a.meta.reference()),
+                    ));
+                    if let Some(max) = a.max_replicas {
+                        scenarios.push((max, format!("maxReplicas of {}", a.meta.reference())));
+                    }
+                    if let (Some(r), true) = (w.replicas, w.replicas_set) {
+                        scenarios.push((r.value, "spec.replicas".to_string()));
+                    }
+                }
+                None => match cx.base_replicas(wi) {
+                    Some(base) => scenarios.push(base),
+                    None => unknown_count = true,
+                },
+            }
+        } else {
+            let mut total = 0;
+            let mut parts = Vec::new();
+            for &wi in &targets {
+                match cx.base_replicas(wi) {
+                    Some((n, _)) => {
+                        total += n;
+                        parts.push(format!("{} {n}", cx.workloads[wi].meta.reference()));
+                    }
+                    None => unknown_count = true,
+                }
+            }
+            scenarios.push((total, format!("in total: {}", parts.join(" + "))));
+        }
+        let subject = if let [wi] = targets[..] {
+            cx.workloads[wi].meta.reference()
+        } else {
+            format!("{} workloads", targets.len())
+        };
+
+        let zero_max = b
+            .max_unavailable
+            .is_some_and(|m| matches!(m.value, IntOrPercent::Int(0) | IntOrPercent::Percent(0)));
+        if unknown_count {
+            // A DaemonSet's pod count is the node count: only a zero maxUnavailable is certain.
+            if zero_max {
+                em.emit(
+                    &b.meta,
+                    Hit {
+                        line: field_line(b),
+                        container: None,
+                        message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
+                        arithmetic: vec![format!("maxUnavailable {} ⇒ disruptionsAllowed = 0", b.max_unavailable.map(|m| m.value.to_string()).unwrap_or_default())],
+                        fix: Some("Set maxUnavailable to 1 or more.".to_string()),
+                    },
+                );
+            }
+            continue;
+        }
+        scenarios.sort_by_key(|(n, _)| *n);
+        scenarios.dedup_by_key(|(n, _)| *n);
+        scenarios.retain(|(n, _)| *n > 0);
+        let evaluated: Vec<(i64, String, i64, String)> = scenarios
+            .into_iter()
+            .map(|(n, source)| {
+                let (allowed, how) = b.disruptions_allowed(n);
+                (n, source, allowed, how)
+            })
+            .collect();
+        let blocked: Vec<i64> = evaluated
+            .iter()
+            .filter(|(_, _, allowed, _)| *allowed == 0)
+            .map(|(n, ..)| *n)
+            .collect();
+        let Some(&smallest) = blocked.first() else {
+            continue;
+        };
+        let at: Vec<String> = blocked.iter().map(|n| replicas(*n)).collect();
+        let fix = if zero_max {
+            "Set maxUnavailable to 1 or more.".to_string()
+        } else if smallest == 1 {
+            "Use maxUnavailable: 1 instead: at 1 replica any minAvailable above 0 refuses every eviction.".to_string()
+        } else {
+            format!(
+                "Use maxUnavailable: 1 instead, or keep minAvailable below {smallest} after rounding up."
+            )
+        };
+        em.emit(
+            &b.meta,
+            Hit {
+                line: field_line(b),
+                container: None,
+                message: format!(
+                    "allows 0 disruptions for {subject} at {} (disruptionsAllowed = 0): every eviction is refused and node drains hang",
+                    at.join(" and ")
+                ),
+                arithmetic: evaluated
+                    .iter()
+                    .map(|(n, source, _, how)| format!("at {} ({source}): {how}", replicas(*n)))
+                    .collect(),
+                fix: Some(fix),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::findings;
+
+    fn setup(replicas: &str, budget: &str, extra: &str) -> String {
+        format!(
+            "kind: Deployment\nmetadata: {{name: web}}\nspec:\n{replicas}  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: app}}]}}\n---\nkind: PodDisruptionBudget\nmetadata: {{name: web}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  {budget}\n{extra}"
+        )
+    }
+
+    #[test]
+    fn rounding_up_percentages() {
+        let f = findings(
+            "pdb-blocks-eviction",
+            &setup("  replicas: 1\n", "minAvailable: 50%", ""),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].arithmetic,
+            [
+                "at 1 replica (spec.replicas): minAvailable 50% of 1 = 0.5, rounded up to 1 ⇒ disruptionsAllowed = 1 − 1 = 0"
+            ]
+        );
+        assert!(
+            findings(
+                "pdb-blocks-eviction",
+                &setup("  replicas: 3\n", "minAvailable: 50%", "")
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            findings(
+                "pdb-blocks-eviction",
+                &setup("  replicas: 3\n", "minAvailable: 3", "")
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            findings(
+                "pdb-blocks-eviction",
+                &setup("  replicas: 3\n", "minAvailable: 90%", "")
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn zero_max_unavailable() {
+        for budget in ["maxUnavailable: 0", "maxUnavailable: 0%"] {
+            let f = findings("pdb-blocks-eviction", &setup("  replicas: 5\n", budget, ""));
+            assert_eq!(f.len(), 1, "{budget}");
+            assert!(f[0].message.contains("disruptionsAllowed = 0"));
+        }
+        assert!(
+            findings(
+                "pdb-blocks-eviction",
+                &setup("  replicas: 5\n", "maxUnavailable: 10%", "")
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn autoscaler_minimum_and_maximum() {
+        let hpa = "---\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 2\n  maxReplicas: 10\n";
+        let f = findings("pdb-blocks-eviction", &setup("", "minAvailable: 2", hpa));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("at 2 replicas"), "{}", f[0].message);
+        assert_eq!(f[0].arithmetic.len(), 2);
+        assert!(f[0].arithmetic[1].contains("maxReplicas"));
+        assert!(findings("pdb-blocks-eviction", &setup("", "minAvailable: 1", hpa)).is_empty());
+    }
+}

@@ -1,0 +1,88 @@
+//! `pdb-unhealthy-policy`: pods that are not ready must not hold a drain hostage.
+
+use super::{Emitter, Hit, Rule};
+use crate::config::KubeVersion;
+use crate::context::Context;
+use crate::finding::Severity;
+
+/// The first version in which `unhealthyPodEvictionPolicy` is on by default (beta).
+const SINCE: KubeVersion = KubeVersion::new(1, 27);
+
+pub(crate) const RULE: Rule = Rule {
+    id: "pdb-unhealthy-policy",
+    severity: Severity::Warning,
+    summary: "A PodDisruptionBudget does not set `unhealthyPodEvictionPolicy: AlwaysAllow`.",
+    rationale: "By default (IfHealthyBudget) a pod that is running but not ready can only be \
+        evicted while the budget is satisfied. A crash-looping or stuck pod makes the budget \
+        unsatisfied, and then itself cannot be evicted: the drain of its node waits forever for \
+        a pod that will never become healthy. AlwaysAllow lets unhealthy pods be evicted, \
+        which costs no availability since they serve nothing. The field is on by default since \
+        Kubernetes 1.27 (GA in 1.31); with `--kube-version` below 1.27 the rule is skipped.",
+    fix: "Set `spec.unhealthyPodEvictionPolicy: AlwaysAllow` on the budget.",
+    check,
+};
+
+fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
+    if cx.config.kube_version.is_some_and(|v| v < SINCE) {
+        return;
+    }
+    for b in &cx.budgets {
+        let policy = b.unhealthy_pod_eviction_policy.as_ref();
+        if policy.is_some_and(|p| p.value == "AlwaysAllow") {
+            continue;
+        }
+        let (line, shown) = match policy {
+            Some(p) => (p.line, p.value.clone()),
+            None => (b.meta.line, "unset, so IfHealthyBudget".to_string()),
+        };
+        em.emit(
+            &b.meta,
+            Hit {
+                line,
+                container: None,
+                message: format!(
+                    "unhealthyPodEvictionPolicy is {shown}: a pod that never becomes ready cannot be evicted and blocks node drains"
+                ),
+                arithmetic: vec![],
+                fix: None,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::rules::test_support::{findings, lint_with};
+
+    fn budget(policy: &str) -> String {
+        format!(
+            "kind: PodDisruptionBudget\nmetadata: {{name: b}}\nspec:\n  maxUnavailable: 1\n{policy}"
+        )
+    }
+
+    #[test]
+    fn policy_values() {
+        assert_eq!(findings("pdb-unhealthy-policy", &budget("")).len(), 1);
+        let f = findings(
+            "pdb-unhealthy-policy",
+            &budget("  unhealthyPodEvictionPolicy: IfHealthyBudget\n"),
+        );
+        assert_eq!(f[0].line, 5);
+        assert!(
+            findings(
+                "pdb-unhealthy-policy",
+                &budget("  unhealthyPodEvictionPolicy: AlwaysAllow\n")
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn skipped_for_old_clusters() {
+        let mut config = Config::default();
+        config.kube_version = Some("1.26".parse().unwrap());
+        let f = lint_with(&budget(""), config);
+        assert!(f.iter().all(|f| f.rule != "pdb-unhealthy-policy"));
+    }
+}

@@ -1,0 +1,84 @@
+//! `prestop-exceeds-grace`: a stop delay as long as the grace period leaves no time to stop.
+
+use super::grace_budget::grace_term;
+use super::{Emitter, Hit, Rule};
+use crate::context::Context;
+use crate::duration::format_ms;
+use crate::finding::Severity;
+use crate::timing::container_timing;
+
+pub(crate) const RULE: Rule = Rule {
+    id: "prestop-exceeds-grace",
+    severity: Severity::Error,
+    summary: "The stop delay alone is as long as terminationGracePeriodSeconds, or longer.",
+    rationale: "The grace period starts when the pod is deleted, before the preStop hook runs. A \
+        hook that is still sleeping when the grace period ends is interrupted, and the kubelet \
+        then gives the container a single 2-second extension before SIGKILL; a supervisor that \
+        is still in its stop delay is killed outright. Either way the server never gets to stop \
+        accepting and finish its requests: every request in flight at that moment fails.",
+    fix: "Keep the stop delay well below the grace period (a few seconds is enough for endpoint \
+        removal to propagate) and raise terminationGracePeriodSeconds to cover the stop delay, \
+        the drain and a margin.",
+    check,
+};
+
+fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
+    for w in &cx.workloads {
+        let pod = &w.template;
+        let grace_ms = u64::try_from(pod.grace_seconds())
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        for c in &pod.containers {
+            let t = container_timing(c);
+            let delay = t.stop_delay_ms();
+            if t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
+                continue;
+            }
+            let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
+            let line = c.pre_stop.as_ref().map_or(c.line, |h| h.line());
+            em.emit(
+                &w.meta,
+                Hit {
+                    line,
+                    container: Some(c.name.clone()),
+                    message: format!(
+                        "the stop delay of {} is not shorter than the {}s grace period: the container is killed before it can drain",
+                        format_ms(delay),
+                        pod.grace_seconds()
+                    ),
+                    arithmetic: vec![format!(
+                        "stop delay {} = {} ≥ {}",
+                        terms.join(" + "),
+                        format_ms(delay),
+                        grace_term(pod)
+                    )],
+                    fix: None,
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::findings;
+
+    #[test]
+    fn fires_at_and_above_the_grace_period() {
+        let pod = |seconds: u32| {
+            format!(
+                "kind: Pod\nmetadata: {{name: p}}\nspec:\n  terminationGracePeriodSeconds: 10\n  containers:\n  - name: app\n    lifecycle:\n      preStop:\n        exec: {{command: [sh, -c, 'sleep {seconds}']}}\n"
+            )
+        };
+        assert!(findings("prestop-exceeds-grace", &pod(9)).is_empty());
+        let f = findings("prestop-exceeds-grace", &pod(10));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].line, 9);
+        assert!(
+            f[0].arithmetic[0].contains("≥ 10s (terminationGracePeriodSeconds: 10)"),
+            "{:?}",
+            f[0].arithmetic
+        );
+        assert_eq!(findings("prestop-exceeds-grace", &pod(60)).len(), 1);
+    }
+}

@@ -1,0 +1,115 @@
+//! `shell-form-command`: a shell wrapper must hand its PID to the server with `exec`.
+
+use super::{Emitter, Hit, Rule};
+use crate::context::Context;
+use crate::finding::Severity;
+use crate::shell::{commands, shell_script, strip_launchers, traps_term};
+
+pub(crate) const RULE: Rule = Rule {
+    id: "shell-form-command",
+    severity: Severity::Error,
+    summary: "The container command is `sh -c`/`bash -c` with a script whose last command is not started with `exec`.",
+    rationale: "With `command: [sh, -c, \"…; server\"]` the shell is the container's main process \
+        and the server is its child. SIGTERM is delivered to the shell, which, as PID 1, ignores \
+        every signal it has no handler for and does not forward it: the server never learns \
+        that it should stop, keeps accepting until the grace period ends, and is then killed \
+        with SIGKILL in the middle of its requests. Some shells replace themselves with the last \
+        command as an optimisation, but not all do, and not in every script, so only `exec` is \
+        reliable. A script that installs its own SIGTERM trap is assumed to forward the signal, and one that \
+        ends in a compound command (`if …; then exec server; fi`) is accepted when it contains an \
+        `exec`.",
+    fix: "Start the last command of the script with `exec` (`…; exec server --flag`) so that the \
+        server replaces the shell and receives SIGTERM itself, or drop the shell and put the \
+        server's argv in `command` directly.",
+    check,
+};
+
+fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
+    for w in &cx.workloads {
+        for c in &w.template.containers {
+            if strip_launchers(&c.command).is_empty() {
+                continue; // the image's entrypoint runs; nothing to judge
+            }
+            let argv = c.argv();
+            let Some(script) = shell_script(&argv) else {
+                continue;
+            };
+            let program = strip_launchers(&c.command)[0].clone();
+            let cmds = commands(script);
+            let Some(last) = cmds.last() else { continue };
+            // `if …; then exec app; fi` ends in a compound command: any `exec` inside may be it.
+            let compound_end = matches!(last[0].as_str(), "fi" | "done" | "esac");
+            let execs = cmds.iter().any(|c| c[0] == "exec");
+            if last[0] == "exec" || (compound_end && execs) || traps_term(&cmds) {
+                continue;
+            }
+            em.emit(
+                &w.meta,
+                Hit {
+                    line: c.line,
+                    container: Some(c.name.clone()),
+                    message: format!(
+                        "`{program} -c` runs the server as the shell's child without `exec`: SIGTERM stops at the shell and the server is SIGKILLed at the end of the grace period"
+                    ),
+                    arithmetic: vec![format!(
+                        "last command of the script: `{}` (not started with `exec`)",
+                        last.join(" ")
+                    )],
+                    fix: Some(format!("Write `exec {}` as the script's last command.", last.join(" "))),
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::findings;
+
+    fn pod(command: &str, args: &str) -> String {
+        format!(
+            "kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    command: {command}\n    args: {args}\n"
+        )
+    }
+
+    #[test]
+    fn scripts_without_exec_fire() {
+        for (command, args) in [
+            ("[sh, -c, 'cd /app && node server.js']", "[]"),
+            ("[/bin/bash, -c]", "['prepare; ./server']"),
+            ("[/usr/bin/env, bash, -ec, \"./server\"]", "[]"),
+            ("[sh, -c, 'if true; then app; fi']", "[]"),
+        ] {
+            let f = findings("shell-form-command", &pod(command, args));
+            assert_eq!(f.len(), 1, "{command} {args}");
+        }
+        let f = findings(
+            "shell-form-command",
+            &pod("[sh, -c, 'migrate && ./server --port 80']", "[]"),
+        );
+        assert!(f[0].arithmetic[0].contains("`./server --port 80`"));
+    }
+
+    #[test]
+    fn exec_traps_and_plain_commands_pass() {
+        for (command, args) in [
+            ("[sh, -c, 'migrate; exec ./server']", "[]"),
+            (
+                "[sh, -c, 'if [ -f x ]; then exec a; else exec b; fi']",
+                "[]",
+            ),
+            (
+                "[sh, -c, \"trap 'kill -TERM $p' TERM; ./server & p=$!; wait $p\"]",
+                "[]",
+            ),
+            ("[./server, -c, config.yaml]", "[]"),
+            ("[sh, script.sh]", "[]"),
+            ("[]", "[sh, -c, './server']"),
+        ] {
+            assert!(
+                findings("shell-form-command", &pod(command, args)).is_empty(),
+                "{command} {args}"
+            );
+        }
+    }
+}
