@@ -52,9 +52,7 @@ impl Lifecycle {
     {
         let listener = listener.into_tokio()?;
         let service = service::Wrapped::new(self.clone(), service);
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(hyper_util::rt::TokioTimer::new());
-        let builder = Arc::new(builder);
+        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
         let lc = self.clone();
         tokio::spawn(accept_loop(lc, listener, builder, service));
         Ok(())
