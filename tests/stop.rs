@@ -222,3 +222,42 @@ async fn bad_input_is_one_line_and_status_2() {
         );
     }
 }
+
+/// HTTP/2: a stop sends GOAWAY; the stream in flight completes and the
+/// connection then ends cleanly, without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_gets_goaway_and_the_stream_in_flight_completes() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let port = free_port();
+    let mut server = start(port, &[]).await;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = |path: &str| {
+        hyper::Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let resp = send.send_request(req("/")).await.unwrap();
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    let slow = send.send_request(req("/slow?ms=1500"));
+    let slow = tokio::spawn(slow);
+    server.wait_for_line("slow request started", DEADLINE).await;
+    server.signal(Signal::SIGTERM);
+    let resp = slow.await.unwrap().expect("the stream in flight completes");
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"slow done\n");
+    tokio::time::timeout(DEADLINE, conn)
+        .await
+        .expect("the connection ends after GOAWAY")
+        .unwrap()
+        .expect("ended cleanly, not with an error");
+    assert_eq!(server.wait_exit(DEADLINE).await.code(), Some(0));
+}

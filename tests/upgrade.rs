@@ -32,7 +32,14 @@ fn hello(exe: &Path, port: u16, pid_file: &Path, extra: &[&str]) -> Server {
 }
 
 fn load(port: u16, connections: usize, keep_alive: bool) -> LoadHandle {
-    let target = Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    load_at(
+        Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+        connections,
+        keep_alive,
+    )
+}
+
+fn load_at(target: Target, connections: usize, keep_alive: bool) -> LoadHandle {
     changeover_load::start(Config {
         connections,
         keep_alive,
@@ -152,10 +159,24 @@ async fn a_bad_deploy_is_rolled_back_without_an_outage() {
         .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no successor pid in {started:?}"));
+    // SIGHUPs while an upgrade runs join it: no second successor is started.
+    signal(old, Signal::SIGHUP);
+    server
+        .wait_for_line("this request joins it", DEADLINE)
+        .await;
+    signal(old, Signal::SIGHUP);
+    server
+        .wait_for_line("this request joins it", DEADLINE)
+        .await;
     let line = server
         .wait_for_line("upgrade failed, still serving", DEADLINE)
         .await;
     assert!(line.contains("within 2s"), "{line}");
+    assert_eq!(
+        server.log().matches("started successor").count(),
+        2,
+        "one successor for the crash, one for the three SIGHUPs of the hang"
+    );
     assert!(
         wait_gone(hung, DEADLINE).await,
         "the hung successor {hung} was not killed"
@@ -186,4 +207,45 @@ async fn a_bad_deploy_is_rolled_back_without_an_outage() {
         report.summary(),
         server.log()
     );
+}
+
+/// The same contract on the other listener kinds: a Unix stream socket and
+/// IPv6 loopback, under keep-alive load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_over_unix_and_ipv6_listeners_fail_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("hello.sock");
+    let v6 = std::net::TcpListener::bind("[::1]:0")
+        .expect("IPv6 loopback")
+        .local_addr()
+        .unwrap();
+    for (listen, target) in [
+        (format!("unix:{}", sock.display()), Target::unix(&sock)),
+        (v6.to_string(), Target::tcp(v6)),
+    ] {
+        let mut cmd = Command::new(example_bin("hello"));
+        cmd.arg("--listen").arg(&listen);
+        let mut server = Server::start(cmd);
+        let mut live = server.wait_ready(DEADLINE).await;
+        let load = load_at(target, 16, true);
+        load.wait_for_ok(200, DEADLINE).await.unwrap();
+        for _ in 0..5 {
+            signal(live, Signal::SIGHUP);
+            let next = server.wait_ready(DEADLINE).await;
+            assert!(wait_gone(live, DEADLINE).await);
+            live = next;
+            let ok = load.snapshot().ok;
+            load.wait_for_ok(ok + 200, DEADLINE).await.unwrap();
+        }
+        let report = load.stop().await;
+        signal(live, Signal::SIGTERM);
+        assert!(wait_gone(live, DEADLINE).await);
+        assert_eq!(
+            report.failed(),
+            0,
+            "{listen}: {}\nserver log:\n{}",
+            report.summary(),
+            server.log()
+        );
+    }
 }
