@@ -119,7 +119,8 @@ async fn upgrades(o: &Options, keep_alive: bool) {
     let port = free_port();
     let mut server = start("hello", port).await;
     let mut live = server.pid();
-    let load = changeover_load::start(load_config(port, o.connections, keep_alive, Some(600))).unwrap();
+    let load =
+        changeover_load::start(load_config(port, o.connections, keep_alive, Some(600))).unwrap();
     load.wait_for_ok(1000, DEADLINE).await.unwrap();
     let started = Instant::now();
     let mut handovers = Vec::new();
@@ -127,7 +128,10 @@ async fn upgrades(o: &Options, keep_alive: bool) {
         let t = Instant::now();
         signal(live, Signal::SIGHUP);
         let next = server.wait_ready(DEADLINE).await;
-        assert!(wait_gone(live, DEADLINE).await, "old generation {live} did not exit");
+        assert!(
+            wait_gone(live, DEADLINE).await,
+            "old generation {live} did not exit"
+        );
         handovers.push(t.elapsed());
         live = next;
         let ok = load.snapshot().ok;
@@ -141,7 +145,11 @@ async fn upgrades(o: &Options, keep_alive: bool) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "| {} | {} in {:.1} s | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-        if keep_alive { "keep-alive" } else { "one request per connection" },
+        if keep_alive {
+            "keep-alive"
+        } else {
+            "one request per connection"
+        },
         o.upgrades,
         elapsed.as_secs_f64(),
         report.requests,
@@ -180,9 +188,13 @@ async fn main() {
         "## {} self-upgrades (SIGHUP) of hello under load, {} connections",
         o.upgrades, o.connections
     );
-    println!("| load | upgrades | requests | failed | requests/s | handover median ms | handover max ms | p99 latency ms |");
+    println!(
+        "| load | upgrades | requests | failed | requests/s | handover median ms | handover max ms | p99 latency ms |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     upgrades(&o, true).await;
     upgrades(&o, false).await;
-    println!("\nhandover = SIGHUP sent until the old generation has exited (successor ready + old drained)");
+    println!(
+        "\nhandover = SIGHUP sent until the old generation has exited (successor ready + old drained)"
+    );
 }

@@ -20,12 +20,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = args.next().ok_or("--listen needs a value")?,
-            _ => return Err(format!("unknown argument {a:?}; usage: plain [--listen HOST:PORT]").into()),
+            _ => {
+                return Err(
+                    format!("unknown argument {a:?}; usage: plain [--listen HOST:PORT]").into(),
+                );
+            }
         }
     }
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let pid = std::process::id();
-    let app = Router::new().route("/", get(move || async move { format!("hello from {pid}\n") }));
+    let app = Router::new().route(
+        "/",
+        get(move || async move { format!("hello from {pid}\n") }),
+    );
     eprintln!("plain: ready pid={pid}");
     let builder = std::sync::Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
