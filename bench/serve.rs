@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, Target};
-use changeover_tests::{Server, example_bin, signal, wait_gone};
+use changeover_tests::{Server, example_bin, free_port, signal, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -52,14 +52,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start(example: &str, port: u16) -> Server {

@@ -3,21 +3,13 @@
 
 use std::time::Duration;
 
-use changeover_tests::{Server, example_bin};
+use changeover_tests::{Server, example_bin, free_port};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn start(port: u16, extra: &[&str]) -> Server {
     let mut cmd = Command::new(example_bin("hello"));

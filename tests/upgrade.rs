@@ -7,19 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use changeover_load::{Config, LoadHandle, Target};
-use changeover_tests::{Server, example_bin, kill_if_alive, signal, wait_gone};
+use changeover_tests::{Server, example_bin, free_port, kill_if_alive, signal, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn hello(exe: &Path, port: u16, pid_file: &Path, extra: &[&str]) -> Server {
     let mut cmd = Command::new(exe);

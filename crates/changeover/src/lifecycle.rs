@@ -331,7 +331,9 @@ pub(crate) struct Inner {
     pub(crate) stop_delay: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) ready_timeout: Duration,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) lame_duck: Duration,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) health: bool,
     pub(crate) pid_file: Option<PidFile>,
     pub(crate) phase: watch::Sender<Phase>,

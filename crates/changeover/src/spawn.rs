@@ -9,12 +9,17 @@
 //! on exactly those fds), writes its pid's digits into the reserved room, and
 //! calls `execve`. Everything else the parent has open is close-on-exec, so
 //! nothing else leaks into the child.
+//!
+//! [`spawn`] returns a tokio child, reaped by tokio; [`spawn_unreaped`]
+//! returns a plain one for a parent that reaps every child itself (a PID 1),
+//! with the same preparation.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -172,11 +177,66 @@ fn cstring(s: &OsStr, what: &str) -> io::Result<CString> {
     })
 }
 
+/// A child ready to be started: the command with its `pre_exec` hook, and
+/// the listener copies that must stay open until the fork has happened.
+struct Prepared {
+    command: std::process::Command,
+    copies: Vec<OwnedFd>,
+    program: OsString,
+    path: PathBuf,
+}
+
+/// Classifies an error from `Command::spawn` the way a shell would.
+fn spawn_error(program: &OsStr, path: &Path, e: io::Error) -> SpawnError {
+    match e.kind() {
+        io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
+        io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(path.to_owned(), e),
+        _ => SpawnError::Other(program.to_owned(), e),
+    }
+}
+
 /// Starts the child described by `spec`.
 ///
 /// Must be called inside a tokio runtime; the returned child is reaped by
 /// tokio when waited on.
 pub fn spawn(spec: ChildSpec<'_>) -> Result<tokio::process::Child, SpawnError> {
+    let Prepared {
+        command,
+        copies,
+        program,
+        path,
+    } = prepare(spec)?;
+    let child = tokio::process::Command::from(command).spawn();
+    // The fork duplicated the copies into the child; these can go.
+    drop(copies);
+    child.map_err(|e| spawn_error(&program, &path, e))
+}
+
+/// Starts the child described by `spec` and returns it as a plain
+/// [`std::process::Child`], which nobody reaps on the caller's behalf.
+///
+/// For a caller that reaps every child itself with `waitpid(-1)` — a PID 1
+/// or a subreaper, which must also collect orphans — where tokio's reaper
+/// would race it for the exit statuses. Such a caller must not reap while
+/// this function runs: when `exec` fails, the standard library waits for the
+/// failed child itself, and finding it already reaped is a panic there.
+/// Needs no runtime.
+pub fn spawn_unreaped(spec: ChildSpec<'_>) -> Result<std::process::Child, SpawnError> {
+    let Prepared {
+        mut command,
+        copies,
+        program,
+        path,
+    } = prepare(spec)?;
+    let child = command.spawn();
+    drop(copies);
+    child.map_err(|e| spawn_error(&program, &path, e))
+}
+
+/// Resolves the program and builds everything `execve` needs (see the
+/// module documentation), wrapped in a command whose `pre_exec` hook moves
+/// the listeners into place and executes.
+fn prepare(spec: ChildSpec<'_>) -> Result<Prepared, SpawnError> {
     let path_var = spec
         .env
         .iter()
@@ -256,29 +316,28 @@ pub fn spawn(spec: ChildSpec<'_>) -> Result<tokio::process::Child, SpawnError> {
         moves,
     };
 
-    let mut cmd = tokio::process::Command::new(&path);
+    let mut command = std::process::Command::new(&path);
     if spec.own_process_group {
-        cmd.process_group(0);
+        command.process_group(0);
     }
     if let Some(stdout) = spec.stdout {
-        cmd.stdout(stdout);
+        command.stdout(stdout);
     }
     if let Some(stderr) = spec.stderr {
-        cmd.stderr(stderr);
+        command.stderr(stderr);
     }
     // SAFETY: the closure runs in the forked child and only makes
     // async-signal-safe calls (dup2, getpid, execve) and writes into memory
     // prepared before the fork; it allocates nothing.
     unsafe {
-        cmd.pre_exec(move || exec_in_child(&mut exec));
+        command.pre_exec(move || exec_in_child(&mut exec));
     }
-    let child = cmd.spawn().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => SpawnError::NotFound(spec.program.clone()),
-        io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(path.clone(), e),
-        _ => SpawnError::Other(spec.program.clone(), e),
-    })?;
-    drop(copies);
-    Ok(child)
+    Ok(Prepared {
+        command,
+        copies,
+        program: spec.program,
+        path,
+    })
 }
 
 /// Runs in the forked child: moves the listeners into place, fills in
@@ -407,6 +466,51 @@ mod tests {
     }
 
     use std::os::fd::AsFd;
+
+    /// The variant for a parent that reaps by itself prepares the child the same way.
+    #[test]
+    fn unreaped_child_gets_its_listener_and_its_own_pid() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let script = "echo \"$LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $$\"; ls /proc/self/fd | sort -n | tr '\\n' ' '";
+        let child = spawn_unreaped(ChildSpec {
+            program: "sh".into(),
+            argv0: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: std::env::vars_os().collect(),
+            listeners: vec![("http".into(), l.as_fd())],
+            notify_socket: None,
+            own_process_group: true,
+            stdout: Some(std::process::Stdio::piped()),
+            stderr: None,
+        })
+        .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("{pid} 1 http {pid}"),
+            "LISTEN_PID is the child's own pid"
+        );
+        let fds: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(fds, ["0", "1", "2", "3", "4"]);
+        assert!(matches!(
+            spawn_unreaped(ChildSpec {
+                program: "no-such-program-xyz".into(),
+                argv0: "x".into(),
+                args: vec![],
+                env: vec![],
+                listeners: vec![],
+                notify_socket: None,
+                own_process_group: false,
+                stdout: None,
+                stderr: None,
+            }),
+            Err(SpawnError::NotFound(_))
+        ));
+    }
 
     async fn spawn_piped(mut spec: ChildSpec<'_>) -> String {
         spec.stdout = Some(std::process::Stdio::piped());

@@ -7,16 +7,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 
-use super::BoxError;
+use super::HttpService;
 use super::service::Wrapped;
 use crate::lifecycle::Lifecycle;
 
@@ -142,22 +139,12 @@ impl AsyncWrite for Lent {
 }
 
 /// Serves one connection through the whole drain protocol.
-pub(crate) async fn serve<S, B>(
+pub(crate) async fn serve<S: HttpService>(
     lc: Lifecycle,
     builder: Arc<auto::Builder<TokioExecutor>>,
     service: Wrapped<S>,
     stream: Stream,
-) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+) {
     let inner = &lc.inner;
     let (back_tx, back_rx) = oneshot::channel();
     let io = TokioIo::new(Lent {

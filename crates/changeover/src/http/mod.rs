@@ -32,39 +32,26 @@ pub use service::Draining;
 /// The error type services may return.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-impl Lifecycle {
-    /// Serves `service` on `listener` until the stop sequence ends it:
-    /// spawns the accept loop and returns at once.
-    ///
-    /// Any tower service over `http::Request<hyper::body::Incoming>` works,
-    /// an axum `Router` among them; see the crate documentation for a whole server.
-    pub fn serve<S, B>(&self, listener: Listener, service: S) -> io::Result<()>
-    where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let listener = listener.into_tokio()?;
-        let service = service::Wrapped::new(self.clone(), service);
-        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-        let lc = self.clone();
-        tokio::spawn(accept_loop(lc, listener, builder, service));
-        Ok(())
-    }
+/// What [`Lifecycle::serve`] accepts: a cloneable tower service over
+/// `http::Request<hyper::body::Incoming>` whose responses have a body of
+/// `Bytes` (an axum `Router`, for one). Implemented for every such service.
+pub trait HttpService:
+    tower_service::Service<
+        Request<Incoming>,
+        Response = Response<Self::ResBody>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body.
+    type ResBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
 }
 
-async fn accept_loop<S, B>(
-    lc: Lifecycle,
-    listener: TokioListener,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    service: service::Wrapped<S>,
-) where
+impl<S, B> HttpService for S
+where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>>
         + Clone
         + Send
@@ -75,6 +62,31 @@ async fn accept_loop<S, B>(
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    type ResBody = B;
+}
+
+impl Lifecycle {
+    /// Serves `service` on `listener` until the stop sequence ends it:
+    /// spawns the accept loop and returns at once.
+    ///
+    /// Any tower service over `http::Request<hyper::body::Incoming>` works,
+    /// an axum `Router` among them; see the crate documentation for a whole server.
+    pub fn serve<S: HttpService>(&self, listener: Listener, service: S) -> io::Result<()> {
+        let listener = listener.into_tokio()?;
+        let service = service::Wrapped::new(self.clone(), service);
+        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+        let lc = self.clone();
+        tokio::spawn(accept_loop(lc, listener, builder, service));
+        Ok(())
+    }
+}
+
+async fn accept_loop<S: HttpService>(
+    lc: Lifecycle,
+    listener: TokioListener,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    service: service::Wrapped<S>,
+) {
     let stop = lc.inner.stop_accepting.clone();
     loop {
         // Checked first on every turn: nothing is accepted once accepting

@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-use super::BoxError;
+use super::{BoxError, HttpService};
 use crate::lifecycle::{Lifecycle, Phase};
 
 /// Whether the process is draining; cheap to ask on every request.
@@ -46,15 +46,8 @@ impl<S> Wrapped<S> {
 
 type Body<B> = Either<B, Full<Bytes>>;
 
-impl<S, B> tower_service::Service<Request<Incoming>> for Wrapped<S>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response<Body<B>>;
+impl<S: HttpService> tower_service::Service<Request<Incoming>> for Wrapped<S> {
+    type Response = Response<Body<S::ResBody>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
