@@ -112,10 +112,15 @@ impl Notifier {
 
     /// Sends one report, such as `"READY=1"` or `"STOPPING=1\nSTATUS=draining"`.
     ///
-    /// A datagram to a local socket does not block for long; this is a plain
-    /// synchronous call so it can be made from anywhere, including drop paths.
+    /// It never blocks: when the receiver's queue is full the datagram is
+    /// not sent and `WouldBlock` is returned. A plain synchronous call, so it
+    /// can be made from anywhere, including drop paths.
     pub fn send(&self, message: &str) -> io::Result<()> {
         let sock = StdUnixDatagram::unbound()?;
+        // Never block: a receiver that stopped reading (its queue holds only
+        // a handful of datagrams) must not stall the sender; a full queue is
+        // an error the caller logs.
+        sock.set_nonblocking(true)?;
         let addr = self.addr.socket_addr()?;
         sock.send_to_addr(message.as_bytes(), &addr)?;
         Ok(())
@@ -305,6 +310,34 @@ mod tests {
             let e = NotifyAddr::parse(OsStr::new(bad)).unwrap_err().to_string();
             assert!(e.contains("NOTIFY_SOCKET"), "{e}");
         }
+    }
+
+    /// Regression: `changeover run` hung on its sixth reload under the demo,
+    /// whose notify socket nobody read any more: a full datagram queue
+    /// blocked the sender. Sending must fail instead of blocking.
+    #[tokio::test]
+    async fn a_receiver_that_stopped_reading_never_blocks_the_sender() {
+        let rx = NotifyReceiver::bind_unique("full").unwrap();
+        let notifier = Notifier::new(rx.addr().clone());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let results: Vec<_> = (0..100).map(|_| notifier.send("READY=1")).collect();
+            done_tx.send(results).unwrap();
+        });
+        let results = done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("sending to a full queue must not block");
+        let refused = results.iter().filter(|r| r.is_err()).count();
+        assert!(refused > 0, "the queue never filled up: {results:?}");
+        assert!(
+            results
+                .iter()
+                .flatten()
+                .count()
+                .checked_add(refused)
+                .is_some_and(|n| n == 100)
+        );
+        drop(rx);
     }
 
     #[tokio::test]
