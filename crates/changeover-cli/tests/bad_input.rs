@@ -1,0 +1,152 @@
+//! Bad input to `changeover run`, `reload`, `status` and `prestop`: each is one clear line on
+//! stderr naming the input, the problem and the fix, and a nonzero exit — 2 for bad usage, 127
+//! and 126 for a command that is missing or not executable, 1 for what the environment refused.
+
+mod support;
+
+use std::process::Output;
+
+use support::{DEADLINE, Supervisor, cli, example, show};
+
+/// Asserts the exit status and that stderr is one line containing every needle.
+fn one_line(out: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "not one line:\n{}",
+        show(out)
+    );
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{}", show(out));
+    }
+}
+
+#[tokio::test]
+async fn run_rejects_bad_flags_with_status_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--stop-signal", "TREM"],
+            &["--stop-signal \"TREM\": unknown signal name", "TERM"],
+        ),
+        (
+            &["--reload-signal", "KILL"],
+            &["--reload-signal KILL: it cannot be caught"],
+        ),
+        (
+            &["--listen", "127.0.0.1:http"],
+            &["invalid listen address \"127.0.0.1:http\"", "HOST:PORT"],
+        ),
+        (
+            &["--health", "localhost"],
+            &["--health: invalid listen address \"localhost\": it has no port"],
+        ),
+        (
+            &["--stop-delay", "5"],
+            &["--stop-delay: invalid duration \"5\"", "5s"],
+        ),
+        (
+            &["--ready", "http"],
+            &["--ready \"http\": not a readiness check"],
+        ),
+        (&["--max-draining", "none"], &["--max-draining \"none\""]),
+    ];
+    for (flags, needles) in cases {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "true"]);
+        let out = cli(&args).await;
+        one_line(&out, 2, needles);
+    }
+}
+
+#[tokio::test]
+async fn run_without_a_command_says_where_it_goes() {
+    one_line(&cli(&["run"]).await, 2, &["no command given", "after --"]);
+    one_line(&cli(&["run", "--"]).await, 2, &["no command given"]);
+}
+
+#[tokio::test]
+async fn a_missing_command_is_127_and_a_non_executable_one_126() {
+    one_line(
+        &cli(&["run", "--", "/no/such/server"]).await,
+        127,
+        &["\"/no/such/server\" not found"],
+    );
+    one_line(
+        &cli(&["run", "--", "no-such-server-xyz"]).await,
+        127,
+        &["not found", "PATH"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("server");
+    std::fs::write(&plain, "not a program").unwrap();
+    one_line(
+        &cli(&["run", "--", &plain.display().to_string()]).await,
+        126,
+        &["cannot be executed", "chmod +x"],
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("c.sock").display().to_string();
+    let out = cli(&[
+        "run",
+        "--control",
+        &control,
+        "--listen",
+        &addr,
+        "--",
+        "true",
+    ])
+    .await;
+    one_line(
+        &out,
+        1,
+        &[
+            &format!("cannot listen on {addr}"),
+            "another process is listening",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_second_supervisor_on_the_same_control_socket_is_refused() {
+    let mut first = Supervisor::start(&["--ready", "delay:10ms"], &[example("hello")]);
+    first.wait_child_ready().await;
+    let control = first.control.display().to_string();
+    let out = cli(&["run", "--control", &control, "--", "true"]).await;
+    one_line(&out, 1, &["control socket", "is in use", "--control PATH"]);
+    first.server.signal(nix::sys::signal::Signal::SIGTERM);
+    first.server.wait_exit(DEADLINE).await;
+}
+
+#[tokio::test]
+async fn reload_status_and_prestop_with_no_supervisor_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("none.sock").display().to_string();
+    for sub in ["reload", "status", "prestop"] {
+        let out = cli(&[sub, "--control", &control]).await;
+        one_line(
+            &out,
+            1,
+            &[
+                "no supervisor is listening on",
+                "none.sock",
+                "changeover run",
+            ],
+        );
+    }
+    let out = cli(&["reload", "--wait", "--control", &control]).await;
+    one_line(&out, 1, &["no supervisor is listening on"]);
+    let pid_file = dir.path().join("none.pid").display().to_string();
+    let out = cli(&["reload", "--pid-file", &pid_file]).await;
+    one_line(&out, 1, &["none.pid", "missing"]);
+    let out = cli(&["reload", "--timeout", "soon", "--control", &control]).await;
+    one_line(&out, 2, &["--timeout", "invalid duration"]);
+}
