@@ -5,13 +5,21 @@
 //! outcome to an exit status. Nothing a test wants to drive lives only here.
 //!
 //! Exit statuses shared by every subcommand: 0 success, 1 the check or the
-//! operation failed, 2 bad usage or unreadable input.
+//! operation failed, 2 bad usage or unreadable input. `run` is the exception:
+//! it exits with its child's status (see `run.rs`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod lint;
+mod load;
+mod prestop;
+mod reload;
+mod run;
+mod status;
 
 /// Stop or replace a server without failing a single request.
 #[derive(Parser, Debug)]
@@ -25,11 +33,38 @@ struct Cli {
 enum Command {
     /// Check Kubernetes manifests for graceful-termination mistakes.
     Lint(lint::Args),
+    /// Drive HTTP/1.1 load at a URL, optionally while running a restart command, and count every failed request.
+    Load(load::Args),
+    /// Run a server with zero-downtime reloads and the Kubernetes stop sequence (also as PID 1).
+    Run(run::Args),
+    /// Start a new generation of the server under a running `changeover run`.
+    Reload(reload::Args),
+    /// Show every generation of a running `changeover run`.
+    Status(status::Args),
+    /// Begin the stop of a running `changeover run`; return once its stop delay has passed.
+    Prestop(prestop::Args),
+    /// Restart a demo server many ways under load and count failed requests.
+    Demo(demo::Args),
+    /// The server `demo` restarts (internal).
+    #[command(hide = true)]
+    DemoServer(demo::ServerArgs),
+}
+
+/// The control socket: the one given, or the default `changeover run` uses in this environment.
+fn control_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| changeover_supervisor::Defaults::from_process().control_path())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Lint(args) => lint::main(args),
+        Command::Load(args) => load::main(args),
+        Command::Run(args) => run::main(args),
+        Command::Reload(args) => reload::main(args),
+        Command::Status(args) => status::main(args),
+        Command::Prestop(args) => prestop::main(args),
+        Command::Demo(args) => demo::main(args),
+        Command::DemoServer(args) => demo::server_main(args),
     }
 }

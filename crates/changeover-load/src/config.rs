@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::Target;
+use crate::{During, Target};
 
 /// Settings of one load run, passed to [`start`](crate::start).
 ///
@@ -34,6 +34,15 @@ pub struct Config {
     /// Per-request deadline, covering connect, writing the request and reading the whole
     /// response.
     pub timeout: Duration,
+    /// A shell command to run on a schedule while the load runs (a restart, a reload), each
+    /// run recorded as an [`Event`](crate::Event). `None`: no command.
+    pub during: Option<During>,
+    /// Run the connections on this many threads of their own, each with a single-threaded
+    /// tokio runtime (connections spread round-robin), like wrk's `-t`. `None`: on the
+    /// caller's runtime. Threads scale a connection-heavy load better (one event loop each,
+    /// instead of the multi-thread runtime's one shared I/O driver); tests and embedders are
+    /// usually fine with `None`.
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -58,6 +67,8 @@ impl Config {
             max_requests: None,
             rate: None,
             timeout: Self::DEFAULT_TIMEOUT,
+            during: None,
+            threads: None,
         }
     }
 
@@ -72,6 +83,12 @@ impl Config {
         if let Some(rate) = self.rate {
             self.pace_interval(rate)
                 .ok_or(ConfigError::InvalidRate(rate))?;
+        }
+        if let Some(during) = &self.during {
+            during.validate()?;
+        }
+        if self.threads == Some(0) {
+            return Err(ConfigError::NoThreads);
         }
         Ok(())
     }
@@ -98,6 +115,16 @@ pub enum ConfigError {
     InvalidRate(f64),
     /// `timeout` is zero or above [`Config::MAX_TIMEOUT`].
     InvalidTimeout(Duration),
+    /// [`During::command`] is empty or blank.
+    EmptyCommand,
+    /// [`During::every`] is below [`During::MIN_EVERY`].
+    InvalidEvery(Duration),
+    /// [`During::grace`] is above [`During::MAX_GRACE`].
+    InvalidGrace(Duration),
+    /// `threads` is `Some(0)`.
+    NoThreads,
+    /// A load thread or its runtime could not be started; the error.
+    Threads(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -114,6 +141,19 @@ impl fmt::Display for ConfigError {
                 f,
                 "timeout must be above zero and at most {:?}, got {t:?}",
                 Config::MAX_TIMEOUT
+            ),
+            ConfigError::EmptyCommand => write!(f, "the command to run during the load is empty"),
+            ConfigError::InvalidEvery(d) => write!(
+                f,
+                "the interval between command runs must be at least {:?}, got {d:?}",
+                During::MIN_EVERY
+            ),
+            ConfigError::NoThreads => write!(f, "threads must be at least 1"),
+            ConfigError::Threads(e) => write!(f, "cannot start a load thread: {e}"),
+            ConfigError::InvalidGrace(d) => write!(
+                f,
+                "the grace for the last command run must be at most {:?}, got {d:?}",
+                During::MAX_GRACE
             ),
         }
     }
@@ -153,8 +193,30 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         let c = Config {
             timeout: Duration::ZERO,
-            ..base
+            ..base.clone()
         };
         assert!(matches!(c.validate(), Err(ConfigError::InvalidTimeout(_))));
+        let with = |during: During| Config {
+            during: Some(during),
+            ..base.clone()
+        };
+        let every = Duration::from_millis(100);
+        assert_eq!(with(During::new("true", every)).validate(), Ok(()));
+        assert_eq!(
+            with(During::new("  ", every)).validate(),
+            Err(ConfigError::EmptyCommand)
+        );
+        assert_eq!(
+            with(During::new("true", Duration::from_millis(1))).validate(),
+            Err(ConfigError::InvalidEvery(Duration::from_millis(1)))
+        );
+        let long = During {
+            grace: During::MAX_GRACE * 2,
+            ..During::new("true", every)
+        };
+        assert!(matches!(
+            with(long).validate(),
+            Err(ConfigError::InvalidGrace(_))
+        ));
     }
 }

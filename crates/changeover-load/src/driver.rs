@@ -1,11 +1,16 @@
 //! Running the load: [`start`], the [`LoadHandle`] a caller holds, and one task per connection.
 //!
 //! Hot-path counters (ok, failures by kind, issued requests) are shared atomics. Bad-status
-//! counts and the per-second timeline are kept per connection task and merged into the
-//! [`Report`] at the end. Latencies are collected per connection in a small buffer and added to
-//! the one shared histogram [`LATENCY_BATCH`] at a time, so a request takes no lock and a
-//! connection costs about 2 KiB rather than a histogram of its own (some 100 KiB at 3
-//! significant digits).
+//! counts are kept per connection task and merged into the [`Report`] at the end. Latencies are
+//! collected per connection in a small buffer and added to the one shared histogram
+//! [`LATENCY_BATCH`] at a time, so a request takes no lock and a connection costs about 2 KiB
+//! rather than a histogram of its own (some 100 KiB at 3 significant digits).
+//!
+//! The timeline is keyed by (second, epoch), where the epoch is the number of events recorded
+//! before the request ended: every event bumps it, so the requests of a second are split at
+//! each event in it, and a failure always lands after the event that preceded it. Each
+//! connection counts into its current (second, epoch) cell and adds the cell to one shared map
+//! when the key changes, about once a second.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,11 +26,12 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{Instant, Interval, MissedTickBehavior, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
+use crate::during::run_schedule;
 use crate::http::{RecvBuf, build_request, exchange};
 use crate::stream::Stream;
 use crate::{
-    Config, ConfigError, Endpoint, Event, FailureCounts, FailureKind, FailureSample, Latency,
-    Report, TimelineEntry,
+    CommandRun, Config, ConfigError, During, DuringSummary, Endpoint, Event, FailureCounts,
+    FailureKind, FailureSample, Latency, Report, TimelineEntry,
 };
 
 /// Extra time [`LoadHandle::stop`] gives connection tasks beyond the per-request timeout
@@ -34,6 +40,10 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Latencies a connection buffers before adding them to the shared histogram.
 const LATENCY_BATCH: usize = 256;
+
+/// Beyond its grace, how long [`LoadHandle::stop`] waits for a [`During`] schedule to kill and
+/// reap its last run.
+const SCHEDULE_GRACE: Duration = Duration::from_secs(10);
 
 /// Live counters of a run, from [`LoadHandle::snapshot`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,10 +104,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// State shared by the handle and every connection task.
-struct Shared {
-    start: Instant,
-    stop: CancellationToken,
+/// Requests that ended in one (second, epoch) cell of the timeline.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    ok: u64,
+    failed: [u64; FailureKind::COUNT],
+}
+
+/// A timeline key: the second since the start, and the number of events recorded before.
+type CellKey = (u64, usize);
+
+/// State shared by the handle, every connection task and the [`During`] schedule.
+pub(crate) struct Shared {
+    pub(crate) start: Instant,
+    /// Cancelled when the run stops issuing requests.
+    pub(crate) stop: CancellationToken,
+    /// Cancelled by [`Control::stop_now`]: stop without waiting for anything.
+    pub(crate) now: CancellationToken,
     ok: AtomicU64,
     failures: [AtomicU64; FailureKind::COUNT],
     issued: AtomicU64,
@@ -110,6 +133,9 @@ struct Shared {
     sample_slots: AtomicUsize,
     samples: Mutex<Vec<FailureSample>>,
     events: Mutex<Vec<Event>>,
+    /// `events.len()`, readable without the lock (bumped under it, after the push).
+    epoch: AtomicUsize,
+    timeline: Mutex<BTreeMap<CellKey, Cell>>,
     /// Latencies in microseconds, fed in batches by the connection tasks.
     latency: Mutex<Histogram<u64>>,
 }
@@ -175,8 +201,38 @@ impl Shared {
     }
 
     fn mark(&self, label: String) {
+        self.push_event(label, None);
+    }
+
+    /// Records an event now; returns its index in the report's events.
+    pub(crate) fn push_event(&self, label: String, command: Option<CommandRun>) -> usize {
+        let mut events = lock(&self.events);
+        // Taken under the lock, so events are in time order.
         let at = self.offset(Instant::now());
-        lock(&self.events).push(Event { at, label });
+        events.push(Event { at, label, command });
+        let index = events.len() - 1;
+        self.epoch.store(events.len(), Ordering::SeqCst);
+        index
+    }
+
+    /// Replaces the command outcome of event `index`.
+    pub(crate) fn update_command(&self, index: usize, run: CommandRun) {
+        if let Some(event) = lock(&self.events).get_mut(index) {
+            event.command = Some(run);
+        }
+    }
+
+    fn epoch(&self) -> usize {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn add_cell(&self, key: CellKey, cell: &Cell) {
+        let mut timeline = lock(&self.timeline);
+        let total = timeline.entry(key).or_default();
+        total.ok += cell.ok;
+        for (t, n) in total.failed.iter_mut().zip(cell.failed) {
+            *t += n;
+        }
     }
 }
 
@@ -203,8 +259,8 @@ struct ConnStats {
     /// Latencies (µs) not yet added to the shared histogram.
     latencies: Vec<u64>,
     bad_statuses: BTreeMap<u16, u64>,
-    /// `[ok, failed]` per second since the start.
-    timeline: Vec<[u64; 2]>,
+    /// The timeline cell being counted, not yet added to the shared timeline.
+    cell: Option<(CellKey, Cell)>,
     connects: u64,
     idle_closes: u64,
     ended: Instant,
@@ -228,15 +284,28 @@ impl ConnStats {
         }
     }
 
-    fn tick(&mut self, second: u64, ok: bool) {
-        let i = usize::try_from(second).unwrap_or(usize::MAX);
-        if i >= self.timeline.len() {
-            if i == usize::MAX {
-                return;
+    /// Counts a request that ended at `at`: ok, or failed as `failure`.
+    fn tick(&mut self, shared: &Shared, at: Instant, failure: Option<FailureKind>) {
+        let key = (shared.offset(at).as_secs(), shared.epoch());
+        let cell = match &mut self.cell {
+            Some((k, cell)) if *k == key => cell,
+            slot => {
+                if let Some((k, cell)) = slot.take() {
+                    shared.add_cell(k, &cell);
+                }
+                &mut slot.insert((key, Cell::default())).1
             }
-            self.timeline.resize(i + 1, [0, 0]);
+        };
+        match failure {
+            None => cell.ok += 1,
+            Some(kind) => cell.failed[kind.index()] += 1,
         }
-        self.timeline[i][usize::from(!ok)] += 1;
+    }
+
+    fn flush_cell(&mut self, shared: &Shared) {
+        if let Some((key, cell)) = self.cell.take() {
+            shared.add_cell(key, &cell);
+        }
     }
 }
 
@@ -260,9 +329,10 @@ struct Worker {
 
 impl Worker {
     fn fail(&mut self, at: Instant, kind: FailureKind, error: impl FnOnce() -> String) {
+        // Placed in the timeline before it is counted, so whoever sees the count (a test's
+        // `wait_until`) and then records an event finds the failure before that event.
+        self.stats.tick(&self.shared, at, Some(kind));
         self.shared.record_failure(kind, self.index, at, error);
-        let second = self.shared.offset(at).as_secs();
-        self.stats.tick(second, false);
     }
 
     async fn run(mut self) -> ConnStats {
@@ -345,9 +415,8 @@ impl Worker {
                         conn = None;
                     }
                     if (200..300).contains(&resp.status) {
+                        self.stats.tick(&self.shared, done, None);
                         self.shared.record_ok();
-                        let second = self.shared.offset(done).as_secs();
-                        self.stats.tick(second, true);
                     } else {
                         *self.stats.bad_statuses.entry(resp.status).or_default() += 1;
                         let status = resp.status;
@@ -368,6 +437,7 @@ impl Worker {
             }
         }
         self.stats.flush_latencies(&self.shared);
+        self.stats.flush_cell(&self.shared);
         self.stats.ended = Instant::now();
         self.stats
     }
@@ -403,23 +473,38 @@ async fn idle_read(conn: &mut Option<Stream>, rb: &mut RecvBuf) -> io::Result<us
     }
 }
 
-/// Starts a load run: spawns one task per connection (and a timer when the run is bounded by
-/// time) on the current tokio runtime, and returns at once.
+/// Starts a load run: spawns one task per connection (on the current tokio runtime, or on
+/// [`Config::threads`] threads of their own), a timer, and the [`Config::during`] schedule, and
+/// returns at once.
 ///
 /// # Errors
 ///
-/// [`ConfigError`] when `config` is invalid (see [`Config::validate`]).
+/// [`ConfigError`] when `config` is invalid (see [`Config::validate`]), or
+/// [`ConfigError::Threads`] when a load thread cannot be started.
 ///
 /// # Panics
 ///
 /// When called outside a tokio runtime (the runtime needs its I/O and time drivers enabled).
 pub fn start(config: Config) -> Result<LoadHandle, ConfigError> {
     config.validate()?;
+    // The load threads' runtimes, built first so that a failure starts nothing.
+    let runtimes = match config.threads {
+        None => Vec::new(),
+        Some(n) => (0..n.min(config.connections))
+            .map(|_| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| ConfigError::Threads(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     let start = Instant::now();
     let connections = config.connections;
     let shared = Arc::new(Shared {
         start,
         stop: CancellationToken::new(),
+        now: CancellationToken::new(),
         ok: AtomicU64::new(0),
         failures: std::array::from_fn(|_| AtomicU64::new(0)),
         issued: AtomicU64::new(0),
@@ -430,6 +515,8 @@ pub fn start(config: Config) -> Result<LoadHandle, ConfigError> {
         sample_slots: AtomicUsize::new(0),
         samples: Mutex::new(Vec::new()),
         events: Mutex::new(Vec::new()),
+        epoch: AtomicUsize::new(0),
+        timeline: Mutex::new(BTreeMap::new()),
         latency: Mutex::new(new_histogram(
             u64::try_from(config.timeout.as_micros()).unwrap_or(u64::MAX),
         )),
@@ -453,10 +540,10 @@ pub fn start(config: Config) -> Result<LoadHandle, ConfigError> {
 
     let request: Arc<[u8]> = build_request(&config.target, config.keep_alive).into();
     let period = config.rate.and_then(|r| config.pace_interval(r));
-    let workers = (0..connections)
+    let workers: Vec<Worker> = (0..connections)
         .map(|index| {
             let pace = period.map(|p| (start + p.mul_f64(index as f64 / connections as f64), p));
-            let worker = Worker {
+            Worker {
                 index,
                 shared: shared.clone(),
                 endpoint: config.target.endpoint().clone(),
@@ -467,30 +554,145 @@ pub fn start(config: Config) -> Result<LoadHandle, ConfigError> {
                 stats: ConnStats {
                     latencies: Vec::with_capacity(LATENCY_BATCH),
                     bad_statuses: BTreeMap::new(),
-                    timeline: Vec::new(),
+                    cell: None,
                     connects: 0,
                     idle_closes: 0,
                     ended: start,
                 },
-            };
-            tokio::spawn(worker.run())
+            }
         })
         .collect();
+    let workers = if runtimes.is_empty() {
+        workers.into_iter().map(|w| tokio::spawn(w.run())).collect()
+    } else {
+        spawn_on_threads(runtimes, workers).inspect_err(|_| shared.stop.cancel())?
+    };
+    let schedule = config.during.map(|during| {
+        let task = tokio::spawn(run_schedule(shared.clone(), during.clone(), end));
+        (during, task)
+    });
     Ok(LoadHandle {
         shared,
         workers,
         timeout: config.timeout,
+        schedule,
     })
+}
+
+/// Spawns the workers round-robin on `runtimes`, each driven by a thread of its own until its
+/// last worker ended (one event loop per thread, as wrk does: tokio's multi-thread scheduler
+/// shares one I/O driver, which caps connection-heavy loads).
+fn spawn_on_threads(
+    runtimes: Vec<tokio::runtime::Runtime>,
+    workers: Vec<Worker>,
+) -> Result<Vec<JoinHandle<ConnStats>>, ConfigError> {
+    let n = runtimes.len();
+    let mut alive = Vec::with_capacity(n);
+    let mut done = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = tokio::sync::mpsc::channel::<()>(1);
+        alive.push(tx);
+        done.push(rx);
+    }
+    let handles = workers
+        .into_iter()
+        .enumerate()
+        .map(|(i, worker)| {
+            // Each task holds a sender; the thread's receiver ends when the last one is gone.
+            let alive = alive[i % n].clone();
+            runtimes[i % n].spawn(async move {
+                let _alive = alive;
+                worker.run().await
+            })
+        })
+        .collect();
+    drop(alive);
+    for (i, (runtime, mut done)) in runtimes.into_iter().zip(done).enumerate() {
+        std::thread::Builder::new()
+            .name(format!("load-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // `None` once every worker of this thread ended (or was aborted).
+                    let _ended = done.recv().await;
+                });
+            })
+            // The runtime went with the closure, cancelling its workers: their handles
+            // resolve at once.
+            .map_err(|e| ConfigError::Threads(e.to_string()))?;
+    }
+    Ok(handles)
 }
 
 /// A running load, returned by [`start`].
 ///
 /// Dropping the handle stops the run the way [`LoadHandle::stop`] does (requests in flight
-/// still finish, bounded by the timeout), without waiting for it.
+/// still finish, bounded by the timeout; a [`During`] command still going gets its grace),
+/// without waiting for it.
 pub struct LoadHandle {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<ConnStats>>,
     timeout: Duration,
+    /// The [`During`] schedule and its task, which returns the number of skipped slots.
+    schedule: Option<(During, JoinHandle<u64>)>,
+}
+
+/// A cheap, cloneable remote for a running load, from [`LoadHandle::control`]: watch it and
+/// stop it from another task (a progress display, a signal handler) while the handle itself
+/// waits in [`LoadHandle::finished`].
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("counts", &self.snapshot())
+            .field("stopping", &self.is_stopping())
+            .finish()
+    }
+}
+
+impl Control {
+    /// The live counters, as [`LoadHandle::snapshot`].
+    pub fn snapshot(&self) -> Counts {
+        self.shared.counts()
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.shared.offset(Instant::now())
+    }
+
+    /// Records an event, as [`LoadHandle::mark`].
+    pub fn mark(&self, label: impl Into<String>) {
+        self.shared.mark(label.into());
+    }
+
+    /// Stops issuing requests, gracefully: requests in flight finish (bounded by the timeout)
+    /// and a [`During`] command still going gets its grace. [`LoadHandle::finished`] then
+    /// returns the report. The first Ctrl-C of a command-line tool.
+    pub fn stop(&self) {
+        self.shared.stop.cancel();
+    }
+
+    /// Stops at once: requests in flight are abandoned (not counted) and a [`During`] command
+    /// still going is killed. [`LoadHandle::finished`] then returns the report of what ended
+    /// so far. The second Ctrl-C of a command-line tool.
+    pub fn stop_now(&self) {
+        self.shared.stop.cancel();
+        self.shared.now.cancel();
+    }
+
+    /// Number of events recorded so far (marks and [`During`] runs).
+    pub fn event_count(&self) -> usize {
+        self.shared.epoch()
+    }
+
+    /// Whether the run has stopped issuing requests (stopped, or its duration is over).
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
 }
 
 impl fmt::Debug for LoadHandle {
@@ -507,6 +709,13 @@ impl LoadHandle {
     /// The live counters: requests ended so far, ok, failed (and failed by kind).
     pub fn snapshot(&self) -> Counts {
         self.shared.counts()
+    }
+
+    /// A cloneable [`Control`] to watch and stop this run from other tasks.
+    pub fn control(&self) -> Control {
+        Control {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Time since the run started.
@@ -577,14 +786,15 @@ impl LoadHandle {
     /// Stops the run and returns its report: no new request is issued, requests already
     /// written finish (each bounded by the per-request timeout, so this returns within about
     /// the timeout), and connections are then closed. Stopping never turns a request into a
-    /// failure: a request interrupted before it was written is not counted at all.
+    /// failure: a request interrupted before it was written is not counted at all. A
+    /// [`During`] command still going gets up to its grace, then is killed.
     pub async fn stop(mut self) -> Report {
         self.shared.stop.cancel();
         self.collect().await
     }
 
-    /// Waits until the run ends by itself (its `duration`, `max_requests`, or
-    /// [`Config::RUN_LIMIT`]) and returns its report.
+    /// Waits until the run ends (its `duration`, `max_requests`, [`Config::RUN_LIMIT`], or a
+    /// [`Control::stop`]) and returns its report.
     pub async fn finished(mut self) -> Report {
         self.collect().await
     }
@@ -593,33 +803,57 @@ impl LoadHandle {
         let handles = std::mem::take(&mut self.workers);
         let aborts: Vec<AbortHandle> = handles.iter().map(JoinHandle::abort_handle).collect();
         let stop = self.shared.stop.clone();
+        let now = self.shared.now.clone();
         let grace = self.timeout + STOP_GRACE;
         let mut joined = pin!(join_all(handles));
+        let abort_all = || {
+            for a in &aborts {
+                a.abort();
+            }
+        };
         let stats = tokio::select! {
             stats = &mut joined => stats,
-            () = stop.cancelled() => match tokio::time::timeout(grace, &mut joined).await {
-                Ok(stats) => stats,
-                Err(_) => {
+            () = stop.cancelled() => tokio::select! {
+                stats = &mut joined => stats,
+                () = now.cancelled() => {
+                    abort_all();
+                    joined.await
+                }
+                () = tokio::time::sleep(grace) => {
                     // Only reachable if a task ignores its deadline; its counters stay in the
-                    // totals, its unflushed latencies and its timeline are lost.
-                    for a in &aborts {
-                        a.abort();
-                    }
+                    // totals, its unflushed latencies and timeline cell are lost.
+                    abort_all();
                     joined.await
                 }
             },
         };
-        // Ends the timer task.
+        // Ends the timer task, and the schedule's runs.
         self.shared.stop.cancel();
-        self.build_report(stats)
+        let during = match self.schedule.take() {
+            Some((during, task)) => {
+                let abort = task.abort_handle();
+                let bound = during.grace + SCHEDULE_GRACE;
+                let skipped = match tokio::time::timeout(bound, task).await {
+                    Ok(Ok(skipped)) => skipped,
+                    Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Cancelled, or (never: the schedule bounds its own waits) too slow.
+                    Ok(Err(_)) | Err(_) => {
+                        abort.abort();
+                        0
+                    }
+                };
+                Some((during, skipped))
+            }
+            None => None,
+        };
+        self.build_report(stats, during)
     }
 
-    fn build_report(&self, stats: Vec<ConnStats>) -> Report {
+    fn build_report(&self, stats: Vec<ConnStats>, during: Option<(During, u64)>) -> Report {
         let shared = &*self.shared;
         let counts = shared.counts();
         let latency = lock(&shared.latency).clone();
         let mut bad_statuses = BTreeMap::new();
-        let mut timeline: Vec<TimelineEntry> = Vec::new();
         let mut connects = 0;
         let mut idle_closes = 0;
         let mut ended = None::<Instant>;
@@ -627,23 +861,24 @@ impl LoadHandle {
             for (code, n) in s.bad_statuses {
                 *bad_statuses.entry(code).or_insert(0) += n;
             }
-            if timeline.len() < s.timeline.len() {
-                let from = timeline.len();
-                timeline.extend((from..s.timeline.len()).map(|i| TimelineEntry {
-                    second: i as u64,
-                    ..TimelineEntry::default()
-                }));
-            }
-            for (entry, [ok, failed]) in timeline.iter_mut().zip(s.timeline) {
-                entry.ok += ok;
-                entry.failed += failed;
-            }
             connects += s.connects;
             idle_closes += s.idle_closes;
             ended = Some(ended.map_or(s.ended, |e| e.max(s.ended)));
         }
         let mut samples = lock(&shared.samples).clone();
         samples.sort_by_key(|s| s.at);
+        let events = lock(&shared.events).clone();
+        let timeline = build_timeline(&lock(&shared.timeline), &events);
+        let during = during.map(|(during, skipped)| {
+            let runs = events.iter().filter_map(|e| e.command.as_ref());
+            DuringSummary {
+                runs: runs.clone().count() as u64,
+                failed: runs.filter(|r| !r.status.success()).count() as u64,
+                skipped,
+                command: during.command,
+                every: during.every,
+            }
+        });
         Report {
             requests: counts.requests,
             ok: counts.ok,
@@ -652,12 +887,41 @@ impl LoadHandle {
             latency: Latency::new(latency),
             elapsed: shared.offset(ended.unwrap_or_else(Instant::now)),
             timeline,
-            events: lock(&shared.events).clone(),
+            events,
             samples,
             connects,
             idle_closes,
+            during,
         }
     }
+}
+
+/// Turns the (second, epoch) cells into timeline entries: in time order, every second from 0 to
+/// the last one with a request present at least once (a second without any request gets an
+/// empty entry after the events before it).
+fn build_timeline(cells: &BTreeMap<CellKey, Cell>, events: &[Event]) -> Vec<TimelineEntry> {
+    let entry = |second: u64, epoch: usize, cell: &Cell| {
+        let failures = FailureCounts::from_array(cell.failed);
+        TimelineEntry {
+            second,
+            after_event: epoch.checked_sub(1),
+            ok: cell.ok,
+            failed: failures.total(),
+            failures,
+        }
+    };
+    let mut out = Vec::with_capacity(cells.len());
+    let mut next_second = 0;
+    for (&(second, epoch), cell) in cells {
+        for empty in next_second..second {
+            let start = Duration::from_secs(empty);
+            let epoch = events.partition_point(|e| e.at <= start);
+            out.push(entry(empty, epoch, &Cell::default()));
+        }
+        next_second = next_second.max(second + 1);
+        out.push(entry(second, epoch, cell));
+    }
+    out
 }
 
 impl Drop for LoadHandle {
@@ -676,4 +940,49 @@ async fn join_all(handles: Vec<JoinHandle<ConnStats>>) -> Vec<ConnStats> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(ok: u64, refused: u64) -> Cell {
+        let mut failed = [0; FailureKind::COUNT];
+        failed[FailureKind::Refused.index()] = refused;
+        Cell { ok, failed }
+    }
+
+    #[test]
+    fn timeline_fills_gaps_after_the_events_before_them() {
+        let events: Vec<Event> = [500, 2500]
+            .into_iter()
+            .map(|ms| Event {
+                at: Duration::from_millis(ms),
+                label: format!("at {ms}"),
+                command: None,
+            })
+            .collect();
+        // Second 0 split by the event at 0.5 s; nothing ended in seconds 1 to 3.
+        let cells = BTreeMap::from([
+            ((0, 0), cell(5, 0)),
+            ((0, 1), cell(1, 2)),
+            ((4, 2), cell(7, 0)),
+        ]);
+        let got: Vec<(u64, Option<usize>, u64, u64)> = build_timeline(&cells, &events)
+            .iter()
+            .map(|e| (e.second, e.after_event, e.ok, e.failed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, None, 5, 0),
+                (0, Some(0), 1, 2),
+                (1, Some(0), 0, 0),
+                (2, Some(0), 0, 0),
+                (3, Some(1), 0, 0),
+                (4, Some(1), 7, 0),
+            ]
+        );
+        assert!(build_timeline(&BTreeMap::new(), &events).is_empty());
+    }
 }

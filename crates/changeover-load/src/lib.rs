@@ -43,7 +43,9 @@
 //!
 //! # How a run works
 //!
-//! [`start`] spawns one task per connection. In the closed loop (no [`Config::rate`]) a
+//! [`start`] spawns one task per connection, on the caller's tokio runtime or, with
+//! [`Config::threads`], spread over threads of their own with a single-threaded runtime each
+//! (one event loop per thread, as wrk does). In the closed loop (no [`Config::rate`]) a
 //! connection sends its next request as soon as the previous response is complete. In the
 //! open loop a rate of `r` requests/s over `n` connections gives each connection one send slot
 //! every `n / r` seconds (connections staggered evenly); a connection still has at most one
@@ -55,6 +57,21 @@
 //! [`LoadHandle::stop`], or when the handle is dropped; with no duration it still ends after
 //! [`Config::RUN_LIMIT`]. Ending never fails a request: no new request starts, and requests
 //! already written finish, bounded by [`Config::timeout`].
+//!
+//! # Events, the timeline, and disturbing the server on a schedule
+//!
+//! [`LoadHandle::mark`] records an [`Event`]; so does every run of a [`During`] command
+//! ([`Config::during`]: `sh -c COMMAND` every so often, runs never overlapping, each event
+//! carrying its [`CommandRun`]: exit status, duration, and the end of its output when it
+//! failed). [`Report::timeline`] counts the requests ended in each second, and splits a second
+//! at every event in it, so each failure is counted after the event that preceded it:
+//! [`Report::failed_after`] gives the failures that followed one event, and
+//! [`Report::timeline_text`] prints the table with the events in place.
+//!
+//! [`LoadHandle::control`] gives a cloneable [`Control`] to watch the counts and stop the run
+//! from another task (a progress line, a signal handler) while the handle waits in
+//! [`LoadHandle::finished`]; [`Control::stop_now`] is the impatient second Ctrl-C. [`probe`]
+//! sends one request first, to tell "nobody is listening" apart from a run's failures.
 //!
 //! # Classification
 //!
@@ -91,14 +108,18 @@
 
 mod config;
 mod driver;
+mod during;
 mod http;
 mod outcome;
+mod probe;
 mod report;
 mod stream;
 mod target;
 
 pub use config::{Config, ConfigError};
-pub use driver::{Counts, LoadHandle, WaitError, start};
+pub use driver::{Control, Counts, LoadHandle, WaitError, start};
+pub use during::{CommandRun, CommandStatus, During, DuringSummary};
 pub use outcome::{FailureCounts, FailureKind};
+pub use probe::{Probe, ProbeError, probe};
 pub use report::{Event, FailureSample, Latency, Report, TimelineEntry};
 pub use target::{Endpoint, Target, TargetError};

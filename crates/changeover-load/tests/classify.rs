@@ -542,7 +542,9 @@ async fn unix_socket_target() {
     })
     .await;
     assert_eq!(report.ok, 50, "{}", report.summary());
-    assert_eq!(report.connects, 2);
+    // Keep-alive connections are reused. Only 1 when one task took all 50 requests before the
+    // other first ran (seen on a busy machine).
+    assert!((1..=2).contains(&report.connects), "{}", report.summary());
     server.abort();
 
     // No socket file at all: a connect error that is not a refusal.
@@ -565,6 +567,12 @@ async fn dropping_the_handle_stops_the_load() {
     })
     .unwrap();
     load.wait_for_ok(10, support::DEADLINE).await.unwrap();
+    // Ten responses can all come from one connection before the other task first ran (seen on
+    // a busy machine); a connection never opened cannot be closed.
+    server
+        .stats
+        .wait_until("both connections open", |s| s.accepted() == 2)
+        .await;
     drop(load);
     // Both connections get closed by the client (each handler returns at EOF).
     server

@@ -1,5 +1,8 @@
 //! Small hand-written HTTP servers on 127.0.0.1:0 for the load driver's tests.
 
+// Each test file uses a part of this module.
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
