@@ -58,21 +58,14 @@ fn options() -> Options {
 /// Release builds of `changeover` and the examples, built here so one
 /// command is enough.
 fn build() -> (PathBuf, PathBuf) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "changeover-cli",
-            "-p",
-            "changeover-tests",
-            "--bins",
-            "--examples",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "the build failed");
+    changeover_tests::build_release(&[
+        "-p",
+        "changeover-cli",
+        "-p",
+        "changeover-tests",
+        "--bins",
+        "--examples",
+    ]);
     let exe = std::env::current_exe().unwrap();
     let release = exe.parent().and_then(Path::parent).unwrap().to_owned();
     (

@@ -156,20 +156,9 @@ async fn upgrades(o: &Options, keep_alive: bool) {
     }
 }
 
-/// `cargo bench` builds only the benchmark itself; the servers it runs are
-/// examples, built here (a no-op when they are up to date).
-fn build_examples() {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "-p", "changeover-tests", "--examples"])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the examples failed");
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    build_examples();
+    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     let o = options();
     println!(
         "# changeover serve-path and self-upgrade benchmark ({} cores)\n",

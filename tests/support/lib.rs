@@ -25,6 +25,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Builds release binaries for a benchmark (`cargo bench` builds only the
+/// benchmark itself); a no-op when they are up to date.
+pub fn build_release(args: &[&str]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release"])
+        .args(args)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --release {args:?} failed");
+}
+
 /// The path of a built example (cargo builds them for this package's tests).
 pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -36,7 +48,7 @@ pub fn example_bin(name: &str) -> PathBuf {
     let bin = dir.join("examples").join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test -p changeover-tests` so cargo builds the examples",
+        "{} is missing: run `cargo build -p changeover-tests --examples` first (or test the whole workspace)",
         bin.display()
     );
     bin

@@ -2,7 +2,7 @@
 //! started in a fresh temporary directory with its own control socket, the CLI subcommands run
 //! with a deadline, and clean-up of every child it started when a test fails.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use changeover_supervisor::protocol::Status;
+pub use changeover_tests::free_port;
 use changeover_tests::{Server, kill_if_alive};
 use tokio::process::Command;
 
@@ -23,19 +24,7 @@ pub fn changeover() -> &'static str {
 
 /// A built example of the workspace (`hello`, `fdreport`).
 pub fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p changeover-tests --examples` first (or test the whole workspace)",
-        bin.display()
-    );
-    bin
+    changeover_tests::example_bin(name)
 }
 
 /// A test fixture under `tests/fixtures/`.
@@ -43,15 +32,6 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `changeover run` started by a test, with its own directory and control socket.
