@@ -28,7 +28,8 @@
 //!    at the *drain deadline* (default 20 s) after cutting what is left.
 //!
 //! A second SIGTERM/SIGINT at any point skips what is left of the delay and
-//! the drain. Every wait has a deadline.
+//! the drain; so does the first one while an old generation drains after a
+//! handover (it is already stopping). Every wait has a deadline.
 //!
 //! **Upgrade** (SIGHUP, or [`Lifecycle::upgrade`]): the successor is started
 //! from the path this process was started with (so a binary replaced on disk
