@@ -44,7 +44,10 @@ fn load_threads() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_run_on_threads_of_their_own() {
     let _serial = SERIAL.lock().await;
-    let server = serve(|s, st| answer(s, st, Duration::ZERO)).await;
+    // Each answer takes 1 ms, so the run lasts long enough for all three threads to start
+    // even on a loaded machine (a flake seen once: the first answer came before the third
+    // thread existed).
+    let server = serve(|s, st| answer(s, st, Duration::from_millis(1))).await;
     let load = start(Config {
         connections: 8,
         threads: Some(3),
@@ -53,6 +56,12 @@ async fn connections_run_on_threads_of_their_own() {
     })
     .unwrap();
     load.wait_for_ok(1, support::DEADLINE).await.unwrap();
+    within("three load threads", async {
+        while load_threads() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     assert_eq!(load_threads(), 3);
     let report = within("run", load.finished()).await;
     assert_eq!(report.requests, 2000, "{}", report.summary());
