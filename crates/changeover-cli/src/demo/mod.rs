@@ -186,6 +186,29 @@ fn start(exe: &Path, args: &[OsString], rx: &NotifyReceiver) -> Result<Started, 
     })
 }
 
+/// Starts `exe ARGS` and waits for its `READY=1`; returns it and its pid.
+async fn start_ready(
+    exe: &Path,
+    args: &[OsString],
+    rx: &NotifyReceiver,
+) -> Result<(Started, u32), String> {
+    let started = start(exe, args, rx)?;
+    let pid = started.pid()?;
+    notification(rx, pid, Notification::is_ready).await?;
+    Ok((started, pid))
+}
+
+/// `demo-server` on 127.0.0.1:`port`, with `extra` flags.
+fn demo_server(port: u16, extra: &[&str]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![
+        "demo-server".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}").into(),
+    ];
+    argv.extend(extra.iter().map(OsString::from));
+    argv
+}
+
 /// Waits for a notification from `pid` that satisfies `want`.
 async fn notification(
     rx: &NotifyReceiver,
@@ -279,14 +302,7 @@ async fn self_upgrade(exe: &Path, args: &Args) -> Result<Row, String> {
     );
     let rx = NotifyReceiver::bind_unique("demo").map_err(|e| e.to_string())?;
     let port = free_port()?;
-    let argv = [
-        "demo-server".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}").into(),
-    ];
-    let child = start(exe, &argv, &rx)?;
-    let mut live = child.pid()?;
-    notification(&rx, live, Notification::is_ready).await?;
+    let (child, mut live) = start_ready(exe, &demo_server(port, &[]), &rx).await?;
     let p99_steady = steady_p99(port, args).await?;
     let driven = Driven::start(port, args).await?;
     for i in 1..=args.restarts {
@@ -347,9 +363,7 @@ async fn supervisor_reload(exe: &Path, dir: &Path, args: &Args) -> Result<Row, S
         exe.into(),
         "demo-server".into(),
     ];
-    let mut supervisor = start(exe, &argv, &rx)?;
-    let pid = supervisor.pid()?;
-    notification(&rx, pid, Notification::is_ready).await?;
+    let (mut supervisor, pid) = start_ready(exe, &argv, &rx).await?;
     // Keep reading what the supervisor reports on every reload.
     let drain = tokio::spawn(async move { while rx.recv().await.is_ok() {} });
     let p99_steady = steady_p99(port, args).await?;
@@ -400,16 +414,9 @@ async fn kubernetes_stop(exe: &Path, args: &Args) -> Result<Row, String> {
     );
     let rx = NotifyReceiver::bind_unique("demo").map_err(|e| e.to_string())?;
     let port = free_port()?;
-    let argv = [
-        "demo-server".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}").into(),
-        "--stop-delay".into(),
-        format!("{}s", STOP_DELAY.as_secs()).into(),
-    ];
-    let mut child = start(exe, &argv, &rx)?;
-    let pid = child.pid()?;
-    notification(&rx, pid, Notification::is_ready).await?;
+    let delay = format!("{}s", STOP_DELAY.as_secs());
+    let argv = demo_server(port, &["--stop-delay", &delay]);
+    let (mut child, pid) = start_ready(exe, &argv, &rx).await?;
     let driven = Driven::start(port, args).await?;
     let sigterm = Instant::now();
     send(pid, Signal::SIGTERM)?;
@@ -444,22 +451,16 @@ async fn naive_restart(exe: &Path, args: &Args) -> Result<Row, String> {
     );
     let rx = NotifyReceiver::bind_unique("demo").map_err(|e| e.to_string())?;
     let port = free_port()?;
-    let argv = [
-        "demo-server".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}").into(),
-    ];
-    let mut child = start(exe, &argv, &rx)?;
-    notification(&rx, child.pid()?, Notification::is_ready).await?;
+    let argv = demo_server(port, &[]);
+    let (mut child, _) = start_ready(exe, &argv, &rx).await?;
     let p99_steady = steady_p99(port, args).await?;
     let driven = Driven::start(port, args).await?;
     for i in 1..=args.restarts {
         let old = child.pid()?;
         send(old, Signal::SIGTERM)?;
         child.child.wait().await.map_err(|e| e.to_string())?;
-        child = start(exe, &argv, &rx)?;
-        let new = child.pid()?;
-        notification(&rx, new, Notification::is_ready).await?;
+        let (next, new) = start_ready(exe, &argv, &rx).await?;
+        child = next;
         progress(&format!(
             "restart {i}/{}: pid {old} -> {new}",
             args.restarts
