@@ -284,6 +284,14 @@ impl PodTemplate {
     pub fn grace_seconds(&self) -> i64 {
         self.grace_period.map_or(DEFAULT_GRACE_SECONDS, |g| g.value)
     }
+
+    /// The grace period in milliseconds (a negative value counts as zero), the unit the
+    /// stop delay and drain deadline are compared in.
+    pub fn grace_ms(&self) -> u64 {
+        u64::try_from(self.grace_seconds())
+            .unwrap_or(0)
+            .saturating_mul(1000)
+    }
 }
 
 /// A Deployment's update strategy.

@@ -39,9 +39,7 @@ pub(crate) fn grace_term(pod: &PodTemplate) -> String {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for w in &cx.workloads {
         let pod = &w.template;
-        let grace_ms = u64::try_from(pod.grace_seconds())
-            .unwrap_or(0)
-            .saturating_mul(1000);
+        let grace_ms = pod.grace_ms();
         for c in &pod.containers {
             let t = container_timing(c);
             if !t.has_stop_delay() && t.drain.is_none() {

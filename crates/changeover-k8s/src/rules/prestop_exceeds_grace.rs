@@ -25,9 +25,7 @@ pub(crate) const RULE: Rule = Rule {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for w in &cx.workloads {
         let pod = &w.template;
-        let grace_ms = u64::try_from(pod.grace_seconds())
-            .unwrap_or(0)
-            .saturating_mul(1000);
+        let grace_ms = pod.grace_ms();
         for c in &pod.containers {
             let t = container_timing(c);
             let delay = t.stop_delay_ms();
