@@ -61,11 +61,13 @@
 //! ```
 
 mod addr;
+pub mod drain;
 mod duration;
 mod lifecycle;
 pub mod listeners;
 pub mod notify;
 mod pidfile;
+pub mod process;
 pub mod spawn;
 mod upgrade;
 
@@ -73,11 +75,17 @@ mod upgrade;
 pub mod http;
 
 pub use addr::{AddrError, ListenAddr};
+pub use drain::Phase;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use lifecycle::{
     Builder, DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_LAME_DUCK,
-    DEFAULT_READY_TIMEOUT, Error, Lifecycle, Outcome, Phase, STOP_DELAY_VAR, UPSTREAM_NOTIFY_VAR,
+    DEFAULT_READY_TIMEOUT, Error, Lifecycle, Outcome, STOP_DELAY_VAR,
 };
 pub use listeners::{ListenError, Listener};
 pub use pidfile::PidFile;
-pub use upgrade::{UpgradeError, describe_exit};
+pub use upgrade::{UPSTREAM_NOTIFY_VAR, UpgradeError};
+
+/// Kept at its old path for `changeover-supervisor` and the demo until they
+/// use [`process::describe_exit`].
+#[doc(hidden)]
+pub use process::describe_exit;

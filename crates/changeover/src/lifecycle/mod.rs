@@ -1,62 +1,42 @@
-//! The handle an application holds: phases, signals, the stop sequence, and
-//! the driver loop that ties them together.
+//! The handle an application holds, [`Lifecycle`]: it hands out listeners,
+//! declares readiness, takes stop and upgrade requests (from signals or
+//! calls), and drives them.
+//!
+//! It is the one part that knows all the others and the only one that
+//! decides: an upgrade is an [`UpgradePlan`](crate::upgrade::UpgradePlan)
+//! handed to the `upgrade` module; a stop or a handover moves the
+//! [drain protocol](crate::drain) forward; serving is
+//! [`http`](crate::http) given the drain signals. None of them knows the
+//! lifecycle. Its setup (defaults, environment, errors) is in `config`;
+//! what links this process to its parent, to systemd and to a successor is
+//! its `generation`.
 
-use std::ffi::OsString;
+mod config;
+mod generation;
+
 use std::future::Future;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::addr::ListenAddr;
-use crate::duration::{format_duration, parse_duration};
+use crate::drain::{Deadlines, Drain, Draining, Phase};
 use crate::listeners::{self, Inherited, ListenEnv, ListenError, Listener};
-use crate::notify::{Notifier, NotifyAddr, NotifyAddrError};
 use crate::pidfile::PidFile;
 use crate::upgrade::{self, UpgradeError};
+use config::default_stop_delay;
+use generation::Generation;
 
-/// Set by a parent for its successor: the notify socket the parent itself
-/// reports to (systemd's), so that the successor can report there once it
-/// has taken over. Empty when the parent had none.
-pub const UPSTREAM_NOTIFY_VAR: &str = "CHANGEOVER_NOTIFY_UPSTREAM";
-
-/// Overrides the default stop delay, for a process whose supervisor runs the
-/// stop delay itself (`changeover run` sets it to `0s` for its child).
-pub const STOP_DELAY_VAR: &str = "CHANGEOVER_STOP_DELAY";
-
-/// The default drain deadline: 5 s stop delay + 20 s drain fit in
-/// Kubernetes' default 30 s grace period with room to spare.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-/// The default stop delay on Kubernetes (elsewhere it is zero).
-pub const DEFAULT_KUBERNETES_STOP_DELAY: Duration = Duration::from_secs(5);
-/// How long a successor may take to report `READY=1` before it is killed.
-pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long an idle keep-alive connection is kept open once accepting
-/// stopped, so a request the client is already sending is still answered
-/// (with `Connection: close`) instead of meeting a closed socket.
-pub const DEFAULT_LAME_DUCK: Duration = Duration::from_secs(1);
-
-/// Where the process is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
-    /// Listening, not yet declared ready: `/readyz` answers 503.
-    Starting,
-    /// Serving normally: `/readyz` answers 200.
-    Ready,
-    /// A stop or a handover began: `/readyz` answers 503, every HTTP/1.1
-    /// response carries `Connection: close`; after the stop delay (none for
-    /// a handover) accepting stops and connections drain.
-    Draining,
-    /// Every connection is closed; [`Lifecycle::run`] is returning.
-    Stopped,
-}
+pub use config::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_LAME_DUCK, DEFAULT_READY_TIMEOUT,
+    Error, STOP_DELAY_VAR,
+};
 
 /// How the process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,50 +62,6 @@ impl Outcome {
         match self {
             Outcome::Stopped { forced } | Outcome::Upgraded { forced, .. } => u8::from(*forced),
         }
-    }
-}
-
-/// Why the lifecycle could not be set up.
-#[derive(Debug)]
-pub enum Error {
-    /// A listener could not be inherited or bound.
-    Listen(ListenError),
-    /// `NOTIFY_SOCKET` (or the upstream variable) is malformed.
-    Notify(NotifyAddrError),
-    /// An environment variable of changeover's own is malformed.
-    Env {
-        /// The variable.
-        var: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
-    /// Signal handlers could not be installed.
-    Signals(std::io::Error),
-    /// The pid file could not be written.
-    PidFile(PathBuf, std::io::Error),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Listen(e) => e.fmt(f),
-            Error::Notify(e) => e.fmt(f),
-            Error::Env { var, problem } => write!(f, "{var}: {problem}"),
-            Error::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
-            Error::PidFile(p, e) => write!(
-                f,
-                "cannot write pid file {}: {e}; check that its directory exists and is writable",
-                p.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<ListenError> for Error {
-    fn from(e: ListenError) -> Error {
-        Error::Listen(e)
     }
 }
 
@@ -214,31 +150,19 @@ impl Builder {
             None => default_stop_delay()?,
         };
         let inherited = Inherited::adopt(&ListenEnv::from_process())?;
-        let notify = NotifyTargets::from_process()?;
-        let (exe, args) = own_command_line();
+        let generation = Generation::from_process(self.ready_timeout)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (phase_tx, _) = watch::channel(Phase::Starting);
         let lc = Lifecycle {
             inner: Arc::new(Inner {
+                drain: Drain::new(self.lame_duck),
                 stop_delay,
                 drain_timeout: self.drain_timeout,
-                ready_timeout: self.ready_timeout,
-                lame_duck: self.lame_duck,
                 health: self.health,
                 pid_file: self.pid_file.map(PidFile::new),
-                phase: phase_tx,
-                draining: AtomicBool::new(false),
-                shutdown: CancellationToken::new(),
-                stop_accepting: CancellationToken::new(),
-                force: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-                commands: tx,
-                commands_rx: Mutex::new(Some(rx)),
+                requests: tx,
+                requests_rx: Mutex::new(Some(rx)),
                 inherited: Mutex::new(inherited),
-                passed: Mutex::new(Vec::new()),
-                notify: Mutex::new(notify),
-                exe,
-                args,
+                generation,
             }),
         };
         if self.signals {
@@ -248,109 +172,26 @@ impl Builder {
     }
 }
 
-fn default_stop_delay() -> Result<Duration, Error> {
-    if let Some(v) = std::env::var_os(STOP_DELAY_VAR) {
-        let v = v.to_string_lossy();
-        return parse_duration(&v).map_err(|e| Error::Env {
-            var: STOP_DELAY_VAR,
-            problem: e.to_string(),
-        });
-    }
-    Ok(if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-        DEFAULT_KUBERNETES_STOP_DELAY
-    } else {
-        Duration::ZERO
-    })
-}
-
-/// The path to start a successor from, as this process was started (so a
-/// binary replaced on disk is picked up), made absolute now in case the
-/// working directory changes; and the arguments.
-fn own_command_line() -> (Option<OsString>, Vec<OsString>) {
-    let mut argv = std::env::args_os();
-    let argv0 = argv.next();
-    let args = argv.collect();
-    let exe = argv0.map(|a0| {
-        let p = PathBuf::from(&a0);
-        if p.is_absolute() || !a0.as_encoded_bytes().contains(&b'/') {
-            a0
-        } else {
-            match std::env::current_dir() {
-                Ok(cwd) => cwd.join(p).into_os_string(),
-                Err(_) => a0,
-            }
-        }
-    });
-    (exe, args)
-}
-
-/// Where this process reports its state.
-#[derive(Debug, Default)]
-pub(crate) struct NotifyTargets {
-    /// The parent's handover socket, while this process is a successor that
-    /// has not yet reported ready.
-    pub(crate) handover: Option<Notifier>,
-    /// systemd's socket (or a supervisor's), for everything else.
-    pub(crate) upstream: Option<Notifier>,
-}
-
-impl NotifyTargets {
-    fn from_process() -> Result<NotifyTargets, Error> {
-        let parse = |v: OsString| NotifyAddr::parse(&v).map(Notifier::new);
-        let notify_socket = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty());
-        match std::env::var_os(UPSTREAM_NOTIFY_VAR) {
-            // Started by a changeover parent as its successor.
-            Some(up) => Ok(NotifyTargets {
-                handover: notify_socket
-                    .map(parse)
-                    .transpose()
-                    .map_err(Error::Notify)?,
-                upstream: Some(up)
-                    .filter(|v| !v.is_empty())
-                    .map(parse)
-                    .transpose()
-                    .map_err(Error::Notify)?,
-            }),
-            None => Ok(NotifyTargets {
-                handover: None,
-                upstream: notify_socket
-                    .map(parse)
-                    .transpose()
-                    .map_err(Error::Notify)?,
-            }),
-        }
-    }
-}
-
-pub(crate) enum Command {
+/// What [`Lifecycle::run`] is asked to do, by a signal or a call.
+enum Request {
     Stop,
+    /// With where to send the outcome, when a caller waits for it.
     Upgrade(Option<oneshot::Sender<Result<u32, UpgradeError>>>),
 }
 
-pub(crate) struct Inner {
-    pub(crate) stop_delay: Duration,
-    pub(crate) drain_timeout: Duration,
-    pub(crate) ready_timeout: Duration,
+struct Inner {
+    /// The drain protocol's state: phase, tokens, connection tracker.
+    drain: Drain,
+    stop_delay: Duration,
+    drain_timeout: Duration,
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) lame_duck: Duration,
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) health: bool,
-    pub(crate) pid_file: Option<PidFile>,
-    pub(crate) phase: watch::Sender<Phase>,
-    /// Mirrors `phase >= Draining`, read on every response.
-    pub(crate) draining: AtomicBool,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) stop_accepting: CancellationToken,
-    pub(crate) force: CancellationToken,
-    pub(crate) tracker: TaskTracker,
-    commands: mpsc::UnboundedSender<Command>,
-    commands_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+    health: bool,
+    pid_file: Option<PidFile>,
+    requests: mpsc::UnboundedSender<Request>,
+    /// Taken by [`Lifecycle::run`].
+    requests_rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
     inherited: Mutex<Inherited>,
-    /// A copy of every listener handed out, to pass to a successor.
-    pub(crate) passed: Mutex<Vec<(String, OwnedFd)>>,
-    pub(crate) notify: Mutex<NotifyTargets>,
-    pub(crate) exe: Option<OsString>,
-    pub(crate) args: Vec<OsString>,
+    generation: Generation,
 }
 
 /// The lifecycle of a server process: one handle, cheap to clone.
@@ -358,20 +199,20 @@ pub(crate) struct Inner {
 /// See the [crate documentation](crate) for the sequence it runs.
 #[derive(Clone)]
 pub struct Lifecycle {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lifecycle")
-            .field("phase", &*self.inner.phase.borrow())
+            .field("phase", &self.inner.drain.phase())
             .field("stop_delay", &self.inner.stop_delay)
             .field("drain_timeout", &self.inner.drain_timeout)
             .finish_non_exhaustive()
     }
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep going.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -409,8 +250,29 @@ impl Lifecycle {
                 addr: addr.clone(),
                 source,
             })?;
-        lock(&self.inner.passed).push((name.to_owned(), copy));
+        self.inner.generation.keep_listener(name, copy);
         Ok(listener)
+    }
+
+    /// Serves `service` on `listener` until the stop sequence ends it:
+    /// spawns the accept loop and returns at once.
+    ///
+    /// Any tower service over `http::Request<hyper::body::Incoming>` works,
+    /// an axum `Router` among them; see the crate documentation for a whole
+    /// server, and the [drain protocol](crate::drain) for what each
+    /// connection goes through when the server stops.
+    #[cfg(feature = "http")]
+    pub fn serve<S: crate::http::HttpService>(
+        &self,
+        listener: Listener,
+        service: S,
+    ) -> std::io::Result<()> {
+        crate::http::serve(
+            listener,
+            service,
+            self.inner.drain.signals(),
+            self.inner.health,
+        )
     }
 
     /// Declares the application ready: closes inherited sockets nobody asked
@@ -424,38 +286,27 @@ impl Lifecycle {
             pf.write(std::process::id())
                 .map_err(|e| Error::PidFile(pf.path().to_owned(), e))?;
         }
-        self.inner.phase.send_if_modified(|p| {
-            let changed = *p == Phase::Starting;
-            if changed {
-                *p = Phase::Ready;
-            }
-            changed
-        });
-        let mut notify = lock(&self.inner.notify);
-        let result = match notify.handover.take() {
-            Some(parent) => parent.send("READY=1"),
-            None => match &notify.upstream {
-                Some(up) => up.send("READY=1"),
-                None => Ok(()),
-            },
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not report READY=1");
-        }
+        self.inner.drain.mark_ready();
+        self.inner.generation.report_ready();
         tracing::info!(pid = std::process::id(), "ready");
         Ok(())
     }
 
     /// Watches the phase.
     pub fn phase(&self) -> watch::Receiver<Phase> {
-        self.inner.phase.subscribe()
+        self.inner.drain.subscribe()
     }
 
     /// Cancelled when a stop or a handover begins: background work of the
     /// application listens to it to finish cleanly (the Rust form of Go's
     /// `signal.NotifyContext`).
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.inner.shutdown.clone()
+        self.inner.drain.shutdown_token()
+    }
+
+    /// A cheap view of whether draining began, for handlers that want to know.
+    pub fn draining(&self) -> Draining {
+        self.inner.drain.draining()
     }
 
     /// Runs `future` as part of the server: the drain waits for it (up to the
@@ -465,13 +316,13 @@ impl Lifecycle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.inner.tracker.spawn(future)
+        self.inner.drain.tracker().spawn(future)
     }
 
     /// Starts a graceful stop, as SIGTERM does; a second call forces it.
     pub fn stop(&self) {
         // The receiver lives as long as `run`; after it, there is nothing to stop.
-        if self.inner.commands.send(Command::Stop).is_err() {
+        if self.inner.requests.send(Request::Stop).is_err() {
             tracing::debug!("stop requested after the lifecycle ended");
         }
     }
@@ -482,8 +333,8 @@ impl Lifecycle {
     pub async fn upgrade(&self) -> Result<u32, UpgradeError> {
         let (tx, rx) = oneshot::channel();
         self.inner
-            .commands
-            .send(Command::Upgrade(Some(tx)))
+            .requests
+            .send(Request::Upgrade(Some(tx)))
             .map_err(|_| UpgradeError::Stopping)?;
         rx.await.unwrap_or(Err(UpgradeError::Stopping))
     }
@@ -500,45 +351,30 @@ impl Lifecycle {
 
     /// How many connections (and spawned tasks) are open.
     pub fn open_connections(&self) -> usize {
-        self.inner.tracker.len()
+        self.inner.drain.tracker().len()
     }
 
     fn install_signal_handlers(&self) -> std::io::Result<()> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
-        let tx = self.inner.commands.clone();
+        let tx = self.inner.requests.clone();
         tokio::spawn(async move {
             loop {
-                let (cmd, name) = tokio::select! {
-                    _ = term.recv() => (Command::Stop, "SIGTERM"),
-                    _ = int.recv() => (Command::Stop, "SIGINT"),
-                    _ = hup.recv() => (Command::Upgrade(None), "SIGHUP: upgrade"),
+                let (request, name) = tokio::select! {
+                    _ = term.recv() => (Request::Stop, "SIGTERM"),
+                    _ = int.recv() => (Request::Stop, "SIGINT"),
+                    _ = hup.recv() => (Request::Upgrade(None), "SIGHUP: upgrade"),
                 };
                 // Act first, log second: a logger that fails (a closed
                 // stderr can make some panic) must not eat the signal.
-                if tx.send(cmd).is_err() {
+                if tx.send(request).is_err() {
                     return;
                 }
                 tracing::info!("{name}");
             }
         });
         Ok(())
-    }
-
-    fn set_phase(&self, phase: Phase) {
-        if phase >= Phase::Draining {
-            self.inner.draining.store(true, Ordering::Release);
-        }
-        self.inner.phase.send_replace(phase);
-    }
-
-    fn notify_upstream(&self, message: &str) {
-        if let Some(up) = &lock(&self.inner.notify).upstream {
-            if let Err(e) = up.send(message) {
-                tracing::warn!(error = %e, message, "could not notify");
-            }
-        }
     }
 
     /// Drives the server until it stops or hands over: takes stop and
@@ -549,7 +385,7 @@ impl Lifecycle {
     /// # Panics
     /// When called twice.
     pub async fn run(&self) -> Outcome {
-        let mut rx = lock(&self.inner.commands_rx)
+        let mut rx = lock(&self.inner.requests_rx)
             .take()
             .expect("Lifecycle::run called twice");
         type Pending = Pin<Box<dyn Future<Output = Result<u32, UpgradeError>> + Send>>;
@@ -557,8 +393,8 @@ impl Lifecycle {
         let mut waiters: Vec<oneshot::Sender<Result<u32, UpgradeError>>> = Vec::new();
         let successor = loop {
             tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(Command::Stop) | None => {
+                request = rx.recv() => match request {
+                    Some(Request::Stop) | None => {
                         if upgrading.take().is_some() {
                             tracing::warn!("stop during an upgrade: the successor is killed");
                         }
@@ -567,21 +403,19 @@ impl Lifecycle {
                         }
                         break None;
                     }
-                    Some(Command::Upgrade(reply)) => {
+                    Some(Request::Upgrade(reply)) => {
                         if upgrading.is_some() {
                             tracing::info!("an upgrade is already in progress; this request joins it");
-                        } else if *self.inner.phase.borrow() != Phase::Ready {
+                        } else if self.inner.drain.phase() != Phase::Ready {
                             tracing::warn!("upgrade requested before the server is ready; ignored");
                             if let Some(r) = reply {
                                 let _ignored_if_caller_left = r.send(Err(UpgradeError::NotReady));
                             }
                             continue;
                         } else {
-                            self.notify_upstream(&format!(
-                                "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=upgrading",
-                                monotonic_usec()
-                            ));
-                            upgrading = Some(Box::pin(upgrade::run(self.clone())));
+                            self.inner.generation.notify_reloading();
+                            let plan = self.inner.generation.plan_upgrade();
+                            upgrading = Some(Box::pin(async move { upgrade::run(plan?).await }));
                         }
                         waiters.extend(reply);
                     }
@@ -591,12 +425,12 @@ impl Lifecycle {
                     let handed_over = match &result {
                         Ok(pid) => {
                             tracing::info!(successor = pid, "successor is ready; draining");
-                            self.notify_upstream(&format!("MAINPID={pid}\nREADY=1\nSTATUS=handed over to {pid}"));
+                            self.inner.generation.notify_upstream(&format!("MAINPID={pid}\nREADY=1\nSTATUS=handed over to {pid}"));
                             Some(*pid)
                         }
                         Err(e) => {
                             tracing::error!("upgrade failed, still serving: {e}");
-                            self.notify_upstream(&format!("READY=1\nSTATUS=upgrade failed: {e}"));
+                            self.inner.generation.notify_upstream(&format!("READY=1\nSTATUS=upgrade failed: {e}"));
                             None
                         }
                     };
@@ -612,27 +446,30 @@ impl Lifecycle {
         self.stop_sequence(successor, rx).await
     }
 
+    /// The [drain protocol](crate::drain) from step 1 to the end; after a
+    /// handover to `successor`, without the stop delay.
     async fn stop_sequence(
         &self,
         successor: Option<u32>,
-        mut rx: mpsc::UnboundedReceiver<Command>,
+        mut rx: mpsc::UnboundedReceiver<Request>,
     ) -> Outcome {
         let inner = &self.inner;
-        self.set_phase(Phase::Draining);
-        inner.shutdown.cancel();
-        let delay = match successor {
+        inner.drain.begin();
+        let stop_delay = match successor {
             Some(_) => Duration::ZERO,
             None => {
-                self.notify_upstream("STOPPING=1\nSTATUS=stopping");
+                inner
+                    .generation
+                    .notify_upstream("STOPPING=1\nSTATUS=stopping");
                 inner.stop_delay
             }
         };
         // Any stop request from here on (a second SIGTERM) forces the stop.
-        let forced = async move {
+        let second_stop = async move {
             loop {
                 match rx.recv().await {
-                    Some(Command::Stop) => return,
-                    Some(Command::Upgrade(reply)) => {
+                    Some(Request::Stop) => return,
+                    Some(Request::Upgrade(reply)) => {
                         tracing::info!("upgrade requested while stopping; ignored");
                         if let Some(r) = reply {
                             let _ignored_if_caller_left = r.send(Err(UpgradeError::Stopping));
@@ -642,52 +479,17 @@ impl Lifecycle {
                 }
             }
         };
-        tokio::pin!(forced);
-        let mut force = false;
-        if !delay.is_zero() {
-            tracing::info!(delay = %format_duration(delay), "stop delay: still serving while load balancers catch up");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = &mut forced => { force = true; tracing::warn!("second stop signal: stopping now"); }
-            }
-        }
-        inner.stop_accepting.cancel();
-        lock(&inner.passed).clear();
-        inner.tracker.close();
-        tracing::info!(
-            open = inner.tracker.len(),
-            deadline = %format_duration(inner.drain_timeout),
-            "stopped accepting; draining"
-        );
-        if !force {
-            tokio::select! {
-                _ = inner.tracker.wait() => {}
-                _ = tokio::time::sleep(inner.drain_timeout) => {
-                    force = true;
-                    tracing::warn!(open = inner.tracker.len(), "drain deadline reached: closing what is left");
-                }
-                _ = &mut forced => {
-                    force = true;
-                    tracing::warn!(open = inner.tracker.len(), "second stop signal: closing what is left");
-                }
-            }
-        }
-        let mut cut = false;
-        if force {
-            cut = !inner.tracker.is_empty();
-            inner.force.cancel();
-            // Connections end as soon as they see the force token; this bound
-            // only guards against an application task that ignores it.
-            if tokio::time::timeout(Duration::from_secs(1), inner.tracker.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    open = inner.tracker.len(),
-                    "tasks still running after the forced stop; leaving them"
-                );
-            }
-        }
+        tokio::pin!(second_stop);
+        let deadlines = Deadlines {
+            stop_delay,
+            drain: inner.drain_timeout,
+        };
+        let cut = inner
+            .drain
+            .complete(deadlines, second_stop, || {
+                inner.generation.close_listeners()
+            })
+            .await;
         if successor.is_none() {
             if let Some(pf) = &inner.pid_file {
                 if let Err(e) = pf.remove_if_ours(std::process::id()) {
@@ -695,7 +497,7 @@ impl Lifecycle {
                 }
             }
         }
-        self.set_phase(Phase::Stopped);
+        inner.drain.finish();
         tracing::info!(cut, "stopped");
         match successor {
             Some(successor) => Outcome::Upgraded {
@@ -704,12 +506,5 @@ impl Lifecycle {
             },
             None => Outcome::Stopped { forced: cut },
         }
-    }
-}
-
-fn monotonic_usec() -> u128 {
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(ts) => ts.tv_sec() as u128 * 1_000_000 + ts.tv_nsec() as u128 / 1000,
-        Err(_) => 0,
     }
 }
