@@ -16,7 +16,8 @@
 //! **Readiness.** [`Lifecycle::ready`] writes the pid file and sends
 //! `READY=1` to `NOTIFY_SOCKET` (path or `@abstract`).
 //!
-//! **Stop** (SIGTERM or SIGINT, or [`Lifecycle::stop`]):
+//! **Stop** (SIGTERM or SIGINT, or [`Lifecycle::stop`]) runs the
+//! [drain protocol](drain):
 //! 1. phase Draining: `/readyz` answers 503, every HTTP/1.1 response carries
 //!    `Connection: close`, `STOPPING=1` is reported, the
 //!    [shutdown token](Lifecycle::shutdown_token) is cancelled;
@@ -42,6 +43,28 @@
 //! generation serves on. Requests for an upgrade while one runs join it.
 //! Under systemd, `RELOADING=1`, then `MAINPID=<successor>` and `READY=1`
 //! are reported, and the successor reports to systemd from then on.
+//!
+//! # Shape
+//!
+//! The lifecycle is the one module that knows the others; it decides, and
+//! each of them does one thing with what it is handed:
+//!
+//! | module | owns | gets from the lifecycle |
+//! | --- | --- | --- |
+//! | `lifecycle` | the handle, its builder, the request loop (signals, [`Lifecycle::stop`], [`Lifecycle::upgrade`]), this generation's links to its parent, systemd and a successor | — |
+//! | [`drain`] | the drain protocol: the phase, the `shutdown`, `stop_accepting` and `cut` tokens, the connection tracker, and the stop sequence's waits | steps to take (begin, complete, finish) |
+//! | `http` (feature `http`) | the accept loop, each connection's way through the drain, `/livez` and `/readyz`, `Connection: close` | a listener, a service and the drain signals (the receiving side only) |
+//! | `upgrade` | starting a successor, waiting for its `READY=1`, handing over or killing it | an upgrade plan: program, arguments, environment, named listeners, upstream notify socket, ready deadline |
+//! | [`listeners`] | binding and inheriting sockets (`LISTEN_FDS`) | — |
+//! | [`spawn`] | starting a child the systemd way: sockets at fd 3…, `LISTEN_PID` | — |
+//! | [`notify`] | `sd_notify`, both ends; `MONOTONIC_USEC` | — |
+//! | [`process`] | how a process ended (in words, as a shell's status), waiting for any process | — |
+//!
+//! Imports point one way, from the lifecycle down (`lifecycle` → `upgrade`
+//! → `spawn`, `notify`, `process`; `lifecycle` → `http` → `drain`,
+//! `listeners`); no two modules import each other. The supervisor
+//! (`changeover-supervisor`) uses `listeners`, `spawn`, `notify`,
+//! `process` and the lifecycle's defaults, never a [`Lifecycle`].
 //!
 //! # Example
 //!

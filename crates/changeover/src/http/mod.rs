@@ -14,6 +14,5 @@ mod accept;
 mod connection;
 mod service;
 
-pub use crate::drain::Draining;
 pub(crate) use accept::serve;
 pub use service::{BoxError, HttpService};

@@ -9,10 +9,11 @@
 //! [`http`](crate::http) given the drain signals. None of them knows the
 //! lifecycle. Its setup (defaults, environment, errors) is in `config`;
 //! what links this process to its parent, to systemd and to a successor is
-//! its `generation`.
+//! its `generation`; stop and upgrade requests arrive as `requests`.
 
 mod config;
 mod generation;
+mod requests;
 
 use std::future::Future;
 use std::os::fd::AsFd;
@@ -21,7 +22,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,7 @@ use crate::pidfile::PidFile;
 use crate::upgrade::{self, UpgradeError};
 use config::default_stop_delay;
 use generation::Generation;
+use requests::Request;
 
 pub use config::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_LAME_DUCK, DEFAULT_READY_TIMEOUT,
@@ -166,17 +167,10 @@ impl Builder {
             }),
         };
         if self.signals {
-            lc.install_signal_handlers().map_err(Error::Signals)?;
+            requests::forward_signals(lc.inner.requests.clone()).map_err(Error::Signals)?;
         }
         Ok(lc)
     }
-}
-
-/// What [`Lifecycle::run`] is asked to do, by a signal or a call.
-enum Request {
-    Stop,
-    /// With where to send the outcome, when a caller waits for it.
-    Upgrade(Option<oneshot::Sender<Result<u32, UpgradeError>>>),
 }
 
 struct Inner {
@@ -352,29 +346,6 @@ impl Lifecycle {
     /// How many connections (and spawned tasks) are open.
     pub fn open_connections(&self) -> usize {
         self.inner.drain.tracker().len()
-    }
-
-    fn install_signal_handlers(&self) -> std::io::Result<()> {
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
-        let tx = self.inner.requests.clone();
-        tokio::spawn(async move {
-            loop {
-                let (request, name) = tokio::select! {
-                    _ = term.recv() => (Request::Stop, "SIGTERM"),
-                    _ = int.recv() => (Request::Stop, "SIGINT"),
-                    _ = hup.recv() => (Request::Upgrade(None), "SIGHUP: upgrade"),
-                };
-                // Act first, log second: a logger that fails (a closed
-                // stderr can make some panic) must not eat the signal.
-                if tx.send(request).is_err() {
-                    return;
-                }
-                tracing::info!("{name}");
-            }
-        });
-        Ok(())
     }
 
     /// Drives the server until it stops or hands over: takes stop and
