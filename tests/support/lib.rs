@@ -186,22 +186,15 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Waits for any process (not only a child) to exit, through a pidfd.
+/// Waits for any process (not only a child) to exit, through a pidfd;
+/// whether it did within `deadline`.
 pub async fn wait_gone(pid: u32, deadline: Duration) -> bool {
-    use nix::libc;
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return !alive(pid);
+    match tokio::time::timeout(deadline, changeover::process::wait_for_exit(pid)).await {
+        Ok(Ok(())) => true,
+        // No pidfd (an old kernel): whether it is gone now.
+        Ok(Err(_)) => !alive(pid),
+        Err(_) => false,
     }
-    // SAFETY: a fresh fd returned by pidfd_open, owned here.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // SAFETY: the pidfd is owned by the AsyncFd for its whole life.
-    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(fd) }) else {
-        return !alive(pid);
-    };
-    tokio::time::timeout(deadline, afd.readable()).await.is_ok()
 }
 
 /// Kills `pid` if it is still alive (clean-up after a failed test).

@@ -87,7 +87,7 @@ pub fn bind(path: &Path) -> Result<Listener, BindError> {
 
 /// Answers requests on the control socket until the runtime ends.
 pub async fn serve(listener: TokioListener, events: UnboundedSender<Event>) {
-    let TokioListener::Unix(listener) = listener else {
+    let TokioListener::Right(listener) = listener else {
         tracing::error!("the control socket is not a Unix socket");
         return;
     };

@@ -72,10 +72,10 @@ fn reason(status: u16) -> &'static str {
 pub async fn serve(listener: TokioListener, snapshots: watch::Receiver<Snapshot>) {
     loop {
         let accepted = match &listener {
-            TokioListener::Tcp(l) => l.accept().await.map(|(s, _)| {
+            TokioListener::Left(l) => l.accept().await.map(|(s, _)| {
                 tokio::spawn(answer(s, snapshots.clone()));
             }),
-            TokioListener::Unix(l) => l.accept().await.map(|(s, _)| {
+            TokioListener::Right(l) => l.accept().await.map(|(s, _)| {
                 tokio::spawn(answer(s, snapshots.clone()));
             }),
         };

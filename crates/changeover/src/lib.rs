@@ -16,7 +16,8 @@
 //! **Readiness.** [`Lifecycle::ready`] writes the pid file and sends
 //! `READY=1` to `NOTIFY_SOCKET` (path or `@abstract`).
 //!
-//! **Stop** (SIGTERM or SIGINT, or [`Lifecycle::stop`]):
+//! **Stop** (SIGTERM or SIGINT, or [`Lifecycle::stop`]) runs the
+//! [drain protocol](drain):
 //! 1. phase Draining: `/readyz` answers 503, every HTTP/1.1 response carries
 //!    `Connection: close`, `STOPPING=1` is reported, the
 //!    [shutdown token](Lifecycle::shutdown_token) is cancelled;
@@ -43,6 +44,28 @@
 //! Under systemd, `RELOADING=1`, then `MAINPID=<successor>` and `READY=1`
 //! are reported, and the successor reports to systemd from then on.
 //!
+//! # Shape
+//!
+//! The lifecycle is the one module that knows the others; it decides, and
+//! each of them does one thing with what it is handed:
+//!
+//! | module | owns | gets from the lifecycle |
+//! | --- | --- | --- |
+//! | `lifecycle` | the handle, its builder, the request loop (signals, [`Lifecycle::stop`], [`Lifecycle::upgrade`]), this generation's links to its parent, systemd and a successor | — |
+//! | [`drain`] | the drain protocol: the phase, the `shutdown`, `stop_accepting` and `cut` tokens, the connection tracker, and the stop sequence's waits | steps to take (begin, complete, finish) |
+//! | `http` (feature `http`) | the accept loop, each connection's way through the drain, `/livez` and `/readyz`, `Connection: close` | a listener, a service and the drain signals (the receiving side only) |
+//! | `upgrade` | starting a successor, waiting for its `READY=1`, handing over or killing it | an upgrade plan: program, arguments, environment, named listeners, upstream notify socket, ready deadline |
+//! | [`listeners`] | binding and inheriting sockets (`LISTEN_FDS`) | — |
+//! | [`spawn`] | starting a child the systemd way: sockets at fd 3…, `LISTEN_PID` | — |
+//! | [`notify`] | `sd_notify`, both ends; `MONOTONIC_USEC` | — |
+//! | [`process`] | how a process ended (in words, as a shell's status), waiting for any process | — |
+//!
+//! Imports point one way, from the lifecycle down (`lifecycle` → `upgrade`
+//! → `spawn`, `notify`, `process`; `lifecycle` → `http` → `drain`,
+//! `listeners`); no two modules import each other. The supervisor
+//! (`changeover-supervisor`) uses `listeners`, `spawn`, `notify`,
+//! `process` and the lifecycle's defaults, never a [`Lifecycle`].
+//!
 //! # Example
 //!
 //! ```no_run
@@ -61,11 +84,13 @@
 //! ```
 
 mod addr;
+pub mod drain;
 mod duration;
 mod lifecycle;
 pub mod listeners;
 pub mod notify;
 mod pidfile;
+pub mod process;
 pub mod spawn;
 mod upgrade;
 
@@ -73,11 +98,17 @@ mod upgrade;
 pub mod http;
 
 pub use addr::{AddrError, ListenAddr};
+pub use drain::Phase;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use lifecycle::{
     Builder, DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_LAME_DUCK,
-    DEFAULT_READY_TIMEOUT, Error, Lifecycle, Outcome, Phase, STOP_DELAY_VAR, UPSTREAM_NOTIFY_VAR,
+    DEFAULT_READY_TIMEOUT, Error, Lifecycle, Outcome, STOP_DELAY_VAR,
 };
 pub use listeners::{ListenError, Listener};
 pub use pidfile::PidFile;
-pub use upgrade::{UpgradeError, describe_exit};
+pub use upgrade::{UPSTREAM_NOTIFY_VAR, UpgradeError};
+
+/// Kept at its old path for `changeover-supervisor` and the demo until they
+/// use [`process::describe_exit`].
+#[doc(hidden)]
+pub use process::describe_exit;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use socket2::{Domain, SockAddr, Socket, Type};
+use tokio_util::either::Either;
 
 use crate::addr::ListenAddr;
 use crate::spawn::LISTEN_FDS_START;
@@ -54,8 +55,8 @@ impl Listener {
         self.socket.set_nonblocking(true)?;
         let fd = OwnedFd::from(self.socket);
         Ok(match self.local {
-            ListenAddr::Tcp(_) => TokioListener::Tcp(tokio::net::TcpListener::from_std(fd.into())?),
-            ListenAddr::Unix(_) => TokioListener::Unix(tokio::net::UnixListener::from_std(
+            ListenAddr::Tcp(_) => Either::Left(tokio::net::TcpListener::from_std(fd.into())?),
+            ListenAddr::Unix(_) => Either::Right(tokio::net::UnixListener::from_std(
                 StdUnixListener::from(fd),
             )?),
         })
@@ -68,14 +69,8 @@ impl AsFd for Listener {
     }
 }
 
-/// A listener converted for tokio.
-#[derive(Debug)]
-pub enum TokioListener {
-    /// A TCP listener.
-    Tcp(tokio::net::TcpListener),
-    /// A Unix stream listener.
-    Unix(tokio::net::UnixListener),
-}
+/// A listener converted for tokio: TCP on the left, Unix on the right.
+pub type TokioListener = Either<tokio::net::TcpListener, tokio::net::UnixListener>;
 
 /// Why a listener could not be had.
 #[derive(Debug)]

@@ -93,6 +93,15 @@ impl fmt::Display for NotifyAddr {
     }
 }
 
+/// `CLOCK_MONOTONIC` now, in microseconds: the `MONOTONIC_USEC=` that must
+/// go with `RELOADING=1` (systemd's `Type=notify-reload` uses it to tell
+/// this reload from an earlier one).
+pub fn monotonic_usec() -> io::Result<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+    // The monotonic clock counts from boot: never negative.
+    Ok(ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000)
+}
+
 /// Sends state reports to one notification socket.
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -295,6 +304,17 @@ mod tests {
         for bad in [&b""[..], b"\n", b"hello", b"ready=1", b"\xff\xfe", b"=1"] {
             assert!(parse_report(None, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_monotonic_clock_moves_forward_in_microseconds() {
+        let a = monotonic_usec().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = monotonic_usec().unwrap();
+        assert!(b >= a + 2_000, "{a} then {b}");
+        // Microseconds, not nanoseconds: a day of uptime is 8.64e10 µs, and
+        // no machine has been up for 10^4 years.
+        assert!(b < 1_000_000 * 86_400 * 365 * 10_000, "{b}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! One connection: serve it, give it a lame-duck window once accepting
-//! stopped, then close it politely — write side first, socket last.
+//! One connection through the [drain protocol](crate::drain#one-connection):
+//! serve it, give it a lame-duck window once accepting stopped, then close it
+//! politely — write side first, socket last.
 
 use std::io;
 use std::pin::Pin;
@@ -12,77 +13,23 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
+use tokio_util::either::Either;
 
-use super::HttpService;
-use super::service::Wrapped;
-use crate::lifecycle::Lifecycle;
+use super::service::{DrainAwareService, HttpService};
+use crate::drain::DrainSignals;
 
-/// An accepted stream, TCP or Unix.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
+/// An accepted stream: TCP on the left, Unix on the right.
+pub(crate) type Stream = Either<tokio::net::TcpStream, tokio::net::UnixStream>;
 
-macro_rules! delegate {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            Stream::Tcp($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            Stream::Unix($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-        }
-    };
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => s.poll_write(cx, buf))
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => s.poll_write_vectored(cx, bufs))
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_shutdown(cx))
-    }
-}
-
-/// The stream as lent to hyper: when hyper is done and drops it, the stream
-/// comes back instead of being closed, so the close can be made polite.
-struct Lent {
+/// The stream while hyper serves it. Hyper closes what it drops; this one,
+/// dropped, goes back to the connection task instead, so that the close can
+/// be made polite (write side first, see [`linger`]).
+struct ReturnedOnDrop {
     stream: Option<Stream>,
     back: Option<oneshot::Sender<Stream>>,
 }
 
-impl Lent {
+impl ReturnedOnDrop {
     fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
         Pin::new(
             self.get_mut()
@@ -93,16 +40,16 @@ impl Lent {
     }
 }
 
-impl Drop for Lent {
+impl Drop for ReturnedOnDrop {
     fn drop(&mut self) {
         if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
-            // If the connection task is gone (forced stop), the stream just closes.
+            // If the connection task is gone (cut), the stream just closes.
             let _closed_if_nobody_waits = back.send(stream);
         }
     }
 }
 
-impl AsyncRead for Lent {
+impl AsyncRead for ReturnedOnDrop {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -112,7 +59,7 @@ impl AsyncRead for Lent {
     }
 }
 
-impl AsyncWrite for Lent {
+impl AsyncWrite for ReturnedOnDrop {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -128,6 +75,7 @@ impl AsyncWrite for Lent {
         self.stream().poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
+        // Both kinds of stream write vectored.
         true
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -140,14 +88,13 @@ impl AsyncWrite for Lent {
 
 /// Serves one connection through the whole drain protocol.
 pub(crate) async fn serve<S: HttpService>(
-    lc: Lifecycle,
+    signals: DrainSignals,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    service: Wrapped<S>,
+    service: DrainAwareService<S>,
     stream: Stream,
 ) {
-    let inner = &lc.inner;
     let (back_tx, back_rx) = oneshot::channel();
-    let io = TokioIo::new(Lent {
+    let io = TokioIo::new(ReturnedOnDrop {
         stream: Some(stream),
         back: Some(back_tx),
     });
@@ -155,8 +102,8 @@ pub(crate) async fn serve<S: HttpService>(
         Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
     let result = tokio::select! {
         r = conn.as_mut() => Some(r),
-        _ = inner.stop_accepting.cancelled() => None,
-        _ = inner.force.cancelled() => return,
+        _ = signals.accepting_stopped() => None,
+        _ = signals.cut() => return,
     };
     let result = match result {
         Some(r) => r,
@@ -165,8 +112,8 @@ pub(crate) async fn serve<S: HttpService>(
             // (with Connection: close); an idle connection is closed after.
             let early = tokio::select! {
                 r = conn.as_mut() => Some(r),
-                _ = tokio::time::sleep(inner.lame_duck) => None,
-                _ = inner.force.cancelled() => return,
+                _ = tokio::time::sleep(signals.lame_duck()) => None,
+                _ = signals.cut() => return,
             };
             match early {
                 Some(r) => r,
@@ -174,7 +121,7 @@ pub(crate) async fn serve<S: HttpService>(
                     conn.as_mut().graceful_shutdown();
                     tokio::select! {
                         r = conn.as_mut() => r,
-                        _ = inner.force.cancelled() => return,
+                        _ = signals.cut() => return,
                     }
                 }
             }
@@ -186,7 +133,7 @@ pub(crate) async fn serve<S: HttpService>(
     drop(conn);
     // Upgraded connections (WebSocket) keep their stream; nothing comes back.
     if let Ok(stream) = back_rx.await {
-        linger(stream, inner.lame_duck, &inner.force).await;
+        linger(stream, &signals).await;
     }
 }
 
@@ -194,7 +141,7 @@ pub(crate) async fn serve<S: HttpService>(
 /// to close its side, discarding anything it still sends. Closing the socket
 /// with unread data in it would send a reset, and a reset makes the client's
 /// kernel throw away a response it has not read yet.
-async fn linger(mut stream: Stream, bound: Duration, force: &tokio_util::sync::CancellationToken) {
+async fn linger(mut stream: Stream, signals: &DrainSignals) {
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -209,7 +156,7 @@ async fn linger(mut stream: Stream, bound: Duration, force: &tokio_util::sync::C
     };
     tokio::select! {
         _ = drain => {}
-        _ = tokio::time::sleep(bound.max(Duration::from_millis(100))) => {}
-        _ = force.cancelled() => {}
+        _ = tokio::time::sleep(signals.lame_duck().max(Duration::from_millis(100))) => {}
+        _ = signals.cut() => {}
     }
 }

@@ -1,8 +1,8 @@
-//! The service wrapper: health endpoints, and `Connection: close` once draining.
+//! What the serve path accepts ([`HttpService`]), and how it wraps it:
+//! health endpoints, and `Connection: close` once draining.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
@@ -10,43 +10,67 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-use super::{BoxError, HttpService};
-use crate::lifecycle::{Lifecycle, Phase};
+use crate::drain::{DrainSignals, Phase};
 
-/// Whether the process is draining; cheap to ask on every request.
-#[derive(Debug, Clone)]
-pub struct Draining(Lifecycle);
+/// The error type services may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl Draining {
-    /// Whether a stop or handover began.
-    pub fn get(&self) -> bool {
-        self.0.inner.draining.load(Ordering::Acquire)
-    }
+/// What [`Lifecycle::serve`](crate::Lifecycle::serve) accepts: a cloneable tower service over
+/// `http::Request<hyper::body::Incoming>` whose responses have a body of
+/// `Bytes` (an axum `Router`, for one). Implemented for every such service.
+pub trait HttpService:
+    tower_service::Service<
+        Request<Incoming>,
+        Response = Response<Self::ResBody>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body.
+    type ResBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
 }
 
-impl Lifecycle {
-    /// A cheap view of whether draining began, for handlers that want to know.
-    pub fn draining(&self) -> Draining {
-        Draining(self.clone())
-    }
+impl<S, B> HttpService for S
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type ResBody = B;
 }
 
-/// Wraps the application's tower service.
+/// The application's service as the serve path runs it: `/livez` and
+/// `/readyz` answered first (when on), and `Connection: close` on every
+/// HTTP/1.1 response once draining began.
 #[derive(Clone)]
-pub(crate) struct Wrapped<S> {
-    lc: Lifecycle,
+pub(crate) struct DrainAwareService<S> {
+    signals: DrainSignals,
+    health: bool,
     inner: S,
 }
 
-impl<S> Wrapped<S> {
-    pub(crate) fn new(lc: Lifecycle, inner: S) -> Wrapped<S> {
-        Wrapped { lc, inner }
+impl<S> DrainAwareService<S> {
+    pub(crate) fn new(signals: DrainSignals, health: bool, inner: S) -> DrainAwareService<S> {
+        DrainAwareService {
+            signals,
+            health,
+            inner,
+        }
     }
 }
 
 type Body<B> = Either<B, Full<Bytes>>;
 
-impl<S: HttpService> tower_service::Service<Request<Incoming>> for Wrapped<S> {
+impl<S: HttpService> tower_service::Service<Request<Incoming>> for DrainAwareService<S> {
     type Response = Response<Body<S::ResBody>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
@@ -61,13 +85,13 @@ impl<S: HttpService> tower_service::Service<Request<Incoming>> for Wrapped<S> {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let lc = self.lc.clone();
+        let signals = self.signals.clone();
         let http1 = req.version() <= Version::HTTP_11;
-        if lc.inner.health && req.method() == Method::GET {
-            if let Some(resp) = health(&lc, req.uri().path()) {
-                return Box::pin(
-                    async move { Ok(mark_close(&lc, http1, resp.map(Either::Right))) },
-                );
+        if self.health && req.method() == Method::GET {
+            if let Some(resp) = health(&signals, req.uri().path()) {
+                return Box::pin(async move {
+                    Ok(mark_close(&signals, http1, resp.map(Either::Right)))
+                });
             }
         }
         let mut inner = self.inner.clone();
@@ -76,23 +100,23 @@ impl<S: HttpService> tower_service::Service<Request<Incoming>> for Wrapped<S> {
                 .await
                 .map_err(Into::into)?;
             let resp = inner.call(req).await.map_err(Into::into)?;
-            Ok(mark_close(&lc, http1, resp.map(Either::Left)))
+            Ok(mark_close(&signals, http1, resp.map(Either::Left)))
         })
     }
 }
 
-fn mark_close<B>(lc: &Lifecycle, http1: bool, mut resp: Response<B>) -> Response<B> {
-    if http1 && lc.inner.draining.load(Ordering::Acquire) {
+fn mark_close<B>(signals: &DrainSignals, http1: bool, mut resp: Response<B>) -> Response<B> {
+    if http1 && signals.is_draining() {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }
 
-fn health(lc: &Lifecycle, path: &str) -> Option<Response<Full<Bytes>>> {
+fn health(signals: &DrainSignals, path: &str) -> Option<Response<Full<Bytes>>> {
     let (status, body) = match path {
         "/livez" => (StatusCode::OK, "ok\n"),
-        "/readyz" => match *lc.inner.phase.borrow() {
+        "/readyz" => match signals.phase() {
             Phase::Ready => (StatusCode::OK, "ready\n"),
             Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
             Phase::Draining | Phase::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),

@@ -1,0 +1,359 @@
+//! The drain protocol: how a generation stops serving without failing a
+//! request, in one place.
+//!
+//! Three cancellation tokens fire in this order, each at most once; the
+//! [phase](Phase) and a `draining` flag move with the first one.
+//!
+//! | step | when | token (and state) | what the server does |
+//! | --- | --- | --- | --- |
+//! | 1. begin | a stop (SIGTERM, SIGINT, [`Lifecycle::stop`](crate::Lifecycle::stop)) or a handover to a ready successor | `shutdown`; phase [`Draining`](Phase::Draining), `draining` flag set | `/readyz` answers 503; every HTTP/1.1 response carries `Connection: close`, so a busy keep-alive connection ends itself after its current response; the application's background work sees [`Lifecycle::shutdown_token`](crate::Lifecycle::shutdown_token) cancelled. Accepting and serving go on. |
+//! | 2. stop delay | after step 1: the stop delay on a stop (default 5 s on Kubernetes, else 0), none after a handover (the successor serves the same sockets) | — | Serving goes on, so load balancers stop routing here before anything is refused. |
+//! | 3. stop accepting | the delay is over | `stop_accepting`; the connection tracker is closed | The accept loops end (what is still queued in the kernel is left to the successor sharing the socket); the copies of the listeners kept for a successor are closed. Each open connection gets its *lame-duck* window (default 1 s). |
+//! | 4. cut | the drain deadline (default 20 s after step 3) passes, or a second stop signal comes, with connections still open | `cut` | Every connection is dropped at once; the generation exits with status 1. Tasks that ignore the token get 1 s more, then are left behind. |
+//!
+//! Without step 4, the generation ends (phase [`Stopped`](Phase::Stopped),
+//! status 0) as soon as the last tracked connection or task is gone.
+//!
+//! # One connection
+//!
+//! From step 3 on, each connection runs through these, every wait also
+//! ending at once at the `cut` token:
+//!
+//! 1. **Lame duck**: for the lame-duck window the connection is served as
+//!    before. A request the client is already sending, or that sat accepted
+//!    but unread, is read and answered (with `Connection: close`), and a
+//!    connection that ends itself in the window is done.
+//! 2. **Graceful shutdown**: then hyper is asked to close: an idle HTTP/1.1
+//!    connection closes now, a busy one after its response; HTTP/2 gets
+//!    GOAWAY, and the streams in flight finish.
+//! 3. **Write side first**: once hyper is done, the socket is shut down for
+//!    writing (FIN) and what the client still sends is read and discarded
+//!    until it closes its side, bounded by the lame-duck window (at least
+//!    100 ms). Closing a socket with unread data in it sends a reset, and a
+//!    reset makes the client's kernel drop a response it has not read yet.
+//!
+//! A connection upgraded to another protocol (WebSocket) is the
+//! application's from then on: it ends at `cut` like a task.
+//!
+//! The lifecycle owns the sending side of this protocol (`Drain`); the
+//! serve path gets its receiving side (`DrainSignals`) and can only obey it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::task::TaskTracker;
+
+use crate::duration::format_duration;
+
+/// How long tasks that ignore the `cut` token get before they are left behind.
+const AFTER_CUT: Duration = Duration::from_secs(1);
+
+/// Where the process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Listening, not yet declared ready: `/readyz` answers 503.
+    Starting,
+    /// Serving normally: `/readyz` answers 200.
+    Ready,
+    /// A stop or a handover began: `/readyz` answers 503, every HTTP/1.1
+    /// response carries `Connection: close`; after the stop delay (none for
+    /// a handover) accepting stops and connections drain.
+    Draining,
+    /// Every connection is closed; [`Lifecycle::run`](crate::Lifecycle::run) is returning.
+    Stopped,
+}
+
+/// The state both sides share.
+#[derive(Debug)]
+struct Shared {
+    phase: watch::Sender<Phase>,
+    /// Mirrors `phase >= Draining`; read on every response, so a plain
+    /// atomic rather than the watch's lock.
+    draining: AtomicBool,
+    shutdown: CancellationToken,
+    stop_accepting: CancellationToken,
+    cut: CancellationToken,
+    /// Every connection and every task spawned through the lifecycle.
+    tracker: TaskTracker,
+    lame_duck: Duration,
+}
+
+/// Whether the process is draining; cheap to ask on every request.
+#[derive(Debug, Clone)]
+pub struct Draining(Arc<Shared>);
+
+impl Draining {
+    /// Whether a stop or handover began.
+    pub fn get(&self) -> bool {
+        self.0.draining.load(Ordering::Acquire)
+    }
+}
+
+/// The serve path's view of the protocol: what it waits for and obeys.
+/// Cheap to clone (one reference count).
+#[derive(Debug, Clone)]
+pub(crate) struct DrainSignals(Arc<Shared>);
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl DrainSignals {
+    /// Step 1 happened: responses carry `Connection: close`.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.0.draining.load(Ordering::Acquire)
+    }
+
+    /// The phase, for `/readyz`.
+    pub(crate) fn phase(&self) -> Phase {
+        *self.0.phase.borrow()
+    }
+
+    /// Completes at step 3: stop accepting, start the lame duck.
+    pub(crate) fn accepting_stopped(&self) -> WaitForCancellationFuture<'_> {
+        self.0.stop_accepting.cancelled()
+    }
+
+    /// Completes at step 4: drop the connection now.
+    pub(crate) fn cut(&self) -> WaitForCancellationFuture<'_> {
+        self.0.cut.cancelled()
+    }
+
+    /// The lame-duck window of each connection.
+    pub(crate) fn lame_duck(&self) -> Duration {
+        self.0.lame_duck
+    }
+
+    /// Runs a connection as part of the drain: the generation waits for it.
+    pub(crate) fn track<F>(&self, connection: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.tracker.spawn(connection);
+    }
+}
+
+/// How long each wait of a stop lasts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    /// Step 2.
+    pub(crate) stop_delay: Duration,
+    /// From step 3 to step 4.
+    pub(crate) drain: Duration,
+}
+
+/// The lifecycle's side of the protocol: it moves the steps forward.
+#[derive(Debug)]
+pub(crate) struct Drain(Arc<Shared>);
+
+impl Drain {
+    /// A protocol in phase [`Starting`](Phase::Starting), nothing fired.
+    pub(crate) fn new(lame_duck: Duration) -> Drain {
+        let (phase, _) = watch::channel(Phase::Starting);
+        Drain(Arc::new(Shared {
+            phase,
+            draining: AtomicBool::new(false),
+            shutdown: CancellationToken::new(),
+            stop_accepting: CancellationToken::new(),
+            cut: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            lame_duck,
+        }))
+    }
+
+    /// What the serve path needs.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn signals(&self) -> DrainSignals {
+        DrainSignals(self.0.clone())
+    }
+
+    /// The public view of the `draining` flag.
+    pub(crate) fn draining(&self) -> Draining {
+        Draining(self.0.clone())
+    }
+
+    /// The phase now.
+    pub(crate) fn phase(&self) -> Phase {
+        *self.0.phase.borrow()
+    }
+
+    /// Watches the phase.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Phase> {
+        self.0.phase.subscribe()
+    }
+
+    /// The token of step 1, for the application.
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.0.shutdown.clone()
+    }
+
+    /// Connections and tasks the drain waits for.
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.0.tracker
+    }
+
+    /// Starting → Ready; a later phase stays.
+    pub(crate) fn mark_ready(&self) {
+        self.0.phase.send_if_modified(|p| {
+            let changed = *p == Phase::Starting;
+            if changed {
+                *p = Phase::Ready;
+            }
+            changed
+        });
+    }
+
+    /// Step 1.
+    pub(crate) fn begin(&self) {
+        self.set_phase(Phase::Draining);
+        self.0.shutdown.cancel();
+    }
+
+    /// Steps 2 to 4: the stop delay, stop accepting (then
+    /// `on_stop_accepting` runs), wait for the connections, cut what is left
+    /// at the deadline. `second_stop` completing at any point skips the
+    /// waits that are left. Returns whether connections were cut.
+    pub(crate) async fn complete<F>(
+        &self,
+        deadlines: Deadlines,
+        mut second_stop: Pin<&mut F>,
+        on_stop_accepting: impl FnOnce(),
+    ) -> bool
+    where
+        F: Future<Output = ()>,
+    {
+        let shared = &self.0;
+        let mut force = false;
+        if !deadlines.stop_delay.is_zero() {
+            tracing::info!(delay = %format_duration(deadlines.stop_delay), "stop delay: still serving while load balancers catch up");
+            tokio::select! {
+                _ = tokio::time::sleep(deadlines.stop_delay) => {}
+                _ = second_stop.as_mut() => { force = true; tracing::warn!("second stop signal: stopping now"); }
+            }
+        }
+        shared.stop_accepting.cancel();
+        on_stop_accepting();
+        shared.tracker.close();
+        tracing::info!(
+            open = shared.tracker.len(),
+            deadline = %format_duration(deadlines.drain),
+            "stopped accepting; draining"
+        );
+        if !force {
+            tokio::select! {
+                _ = shared.tracker.wait() => {}
+                _ = tokio::time::sleep(deadlines.drain) => {
+                    force = true;
+                    tracing::warn!(open = shared.tracker.len(), "drain deadline reached: closing what is left");
+                }
+                _ = second_stop.as_mut() => {
+                    force = true;
+                    tracing::warn!(open = shared.tracker.len(), "second stop signal: closing what is left");
+                }
+            }
+        }
+        if !force {
+            return false;
+        }
+        let cut = !shared.tracker.is_empty();
+        shared.cut.cancel();
+        // Connections end as soon as they see the cut token; this bound
+        // only guards against an application task that ignores it.
+        if tokio::time::timeout(AFTER_CUT, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = shared.tracker.len(),
+                "tasks still running after the forced stop; leaving them"
+            );
+        }
+        cut
+    }
+
+    /// The end: phase [`Stopped`](Phase::Stopped).
+    pub(crate) fn finish(&self) {
+        self.set_phase(Phase::Stopped);
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        if phase >= Phase::Draining {
+            self.0.draining.store(true, Ordering::Release);
+        }
+        self.0.phase.send_replace(phase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order is the protocol: nothing but step 1 before the delay is
+    /// over, the lame duck starts only at step 3, and `cut` fires only for
+    /// what is still open at the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn the_tokens_fire_in_order_and_cut_only_what_is_left() {
+        let drain = Drain::new(Duration::from_secs(1));
+        let signals = drain.signals();
+        let draining = drain.draining();
+        drain.mark_ready();
+        assert_eq!(signals.phase(), Phase::Ready);
+        assert!(!draining.get());
+
+        // A connection that finishes 2 s into the drain, and one that never does.
+        let (quick, slow) = (signals.clone(), signals.clone());
+        signals.track(async move {
+            quick.accepting_stopped().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        });
+        signals.track(async move { slow.cut().await });
+
+        drain.begin();
+        assert_eq!(signals.phase(), Phase::Draining);
+        assert!(draining.get() && signals.is_draining());
+        assert!(drain.shutdown_token().is_cancelled());
+
+        let start = tokio::time::Instant::now();
+        let mut accepting_stopped_at = None;
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let cut = drain
+            .complete(
+                Deadlines {
+                    stop_delay: Duration::from_secs(5),
+                    drain: Duration::from_secs(20),
+                },
+                never,
+                || accepting_stopped_at = Some(start.elapsed()),
+            )
+            .await;
+        assert_eq!(accepting_stopped_at, Some(Duration::from_secs(5)));
+        assert!(cut, "the slow connection was still open at the deadline");
+        assert_eq!(start.elapsed(), Duration::from_secs(25));
+        assert!(drain.tracker().is_empty());
+        drain.finish();
+        assert_eq!(signals.phase(), Phase::Stopped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_stop_skips_the_waits_and_nothing_open_is_not_a_cut() {
+        let drain = Drain::new(Duration::from_secs(1));
+        drain.begin();
+        let start = tokio::time::Instant::now();
+        let second = std::pin::pin!(tokio::time::sleep(Duration::from_secs(1)));
+        let cut = drain
+            .complete(
+                Deadlines {
+                    stop_delay: Duration::from_secs(5),
+                    drain: Duration::from_secs(20),
+                },
+                second,
+                || {},
+            )
+            .await;
+        assert!(!cut, "nothing was open");
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert!(drain.0.stop_accepting.is_cancelled() && drain.0.cut.is_cancelled());
+    }
+}
