@@ -2,16 +2,27 @@
 //! paused clock, with a fake in place of processes that records what it was
 //! asked to do and when. Time only moves when every task waits, and then
 //! straight to the next deadline, so each assertion on an instant is exact.
+//!
+//! One file above 500 lines on purpose: every test uses the harness at the
+//! top, and each reads as one scenario from start to exit.
 
 use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use changeover::notify::{MalformedReport, Report};
+use changeover::spawn::SpawnError;
+use nix::sys::signal::Signal;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::*;
+use crate::config::{ReadyMode, Timing};
+use crate::protocol::{PrestopReply, ReloadReply, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Act {
