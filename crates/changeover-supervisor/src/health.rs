@@ -119,7 +119,7 @@ where
 fn respond<B>(request: &Request<B>, snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let uri = request.uri();
     // Only the origin form (`GET /readyz`) names a route; `*` and absolute URLs do not.
-    let a = if uri.authority().is_none() && uri.path().starts_with('/') {
+    let answer = if uri.authority().is_none() && uri.path().starts_with('/') {
         route(request.method().as_str(), uri.path(), snapshot)
     } else {
         Answer {
@@ -128,15 +128,15 @@ fn respond<B>(request: &Request<B>, snapshot: &Snapshot) -> Response<Full<Bytes>
             body: "bad request\n".into(),
         }
     };
-    let length = a.body.len();
-    let mut response = Response::new(Full::new(Bytes::from(a.body)));
+    let length = answer.body.len();
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     // `route` answers only codes in 100..=999, which `from_u16` accepts.
     *response.status_mut() =
-        StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(a.content_type),
+        HeaderValue::from_static(answer.content_type),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
