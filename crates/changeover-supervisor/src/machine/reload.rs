@@ -83,10 +83,15 @@ impl<P: Processes> Machine<P> {
             Mode::Running if !self.any_ready() => Some(Refusal::NotReady),
             Mode::Running | Mode::Reloading(_) => None,
         };
-        self.tell_reloading();
         if let Some(refusal) = refusal {
             tracing::warn!("reload refused: {refusal}");
-            self.tell_service_manager(&format!("READY=1\nSTATUS=reload refused: {refusal}"));
+            // systemd (`systemctl reload`) waits for the READY=1 that ends a
+            // RELOADING=1; but after STOPPING=1 the two would tell it that a
+            // stopping service is ready again.
+            if refusal != Refusal::Stopping {
+                self.tell_reloading();
+                self.tell_service_manager(&format!("READY=1\nSTATUS=reload refused: {refusal}"));
+            }
             reply_to(
                 reply,
                 ReloadReply::Refused {
@@ -95,6 +100,7 @@ impl<P: Processes> Machine<P> {
             );
             return;
         }
+        self.tell_reloading();
         if let Mode::Reloading(r) = &mut self.mode {
             let successor = r.successor;
             let pid = self
