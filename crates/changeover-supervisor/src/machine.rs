@@ -20,7 +20,7 @@
 //! | `reload` | spawn, readiness, takeover, rollback, `--max-draining` |
 //! | `stop` | stop signals, prestop, the stop delay, the forced stop |
 //! | `children` | exits, notifications, forwarded signals |
-//! | `drive` | [`Machine::handle`], the clock ([`Machine::next_deadline`], [`Machine::tick`]) and [`drive`] |
+//! | `drive` | [`Machine::handle`], the clock ([`Machine::next_deadline`], [`Machine::tick`]) and [`drive()`] |
 //!
 //! Each module uses (imports from, or calls methods defined in) only modules
 //! listed above it, so there is no cycle: the data modules (`seam`,
