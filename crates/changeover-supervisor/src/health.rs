@@ -1,22 +1,35 @@
 //! `--health ADDR`: `/livez`, `/readyz` and `/metrics` over plain HTTP/1.1.
 //!
-//! A deliberately small responder (one request per connection, answered
-//! with `Connection: close`), enough for kubelet probes and a Prometheus
-//! scraper, so the supervisor stays small.
+//! A deliberately small responder served by hyper's HTTP/1.1 connection (one
+//! request per connection, answered with `Connection: close`), enough for
+//! kubelet probes and a Prometheus scraper.
 //!
 //! - `/livez`: 200 while the supervisor runs.
 //! - `/readyz`: 200 while a child is ready and no stop began; 503 otherwise.
 //! - `/metrics`: the Prometheus text format.
+//!
+//! A request hyper cannot parse gets its 400, a request head longer than
+//! 8 KiB its 431, a request whose target is not a path (`*`, an absolute
+//! URL) 400 `bad request`; a client that has not sent its whole head within
+//! 5 s is disconnected.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use bytes::Bytes;
 use changeover::listeners::TokioListener;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio_util::either::Either;
 
 use crate::machine::Snapshot;
 
-/// The longest request head read.
+/// The longest request head read (hyper's smallest read buffer limit).
 const MAX_HEAD: usize = 8 * 1024;
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,66 +70,52 @@ pub fn route(method: &str, path: &str, snapshot: &Snapshot) -> Answer {
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
 /// Answers health requests until the runtime ends.
-pub async fn serve(listener: TokioListener, snapshots: watch::Receiver<Snapshot>) {
+pub async fn serve(mut listener: TokioListener, snapshots: watch::Receiver<Snapshot>) {
     loop {
-        let accepted = match &listener {
-            TokioListener::Left(l) => l.accept().await.map(|(s, _)| {
-                tokio::spawn(answer(s, snapshots.clone()));
-            }),
-            TokioListener::Right(l) => l.accept().await.map(|(s, _)| {
-                tokio::spawn(answer(s, snapshots.clone()));
-            }),
-        };
-        if let Err(e) = accepted {
-            tracing::warn!(error = %e, "health accept failed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match listener.accept().await {
+            Ok(accepted) => {
+                let stream = match accepted {
+                    Either::Left((tcp, _)) => Either::Left(tcp),
+                    Either::Right((unix, _)) => Either::Right(unix),
+                };
+                tokio::spawn(answer(stream, snapshots.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "health accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
 
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
-            return Some(String::from_utf8_lossy(&buf).into_owned());
-        }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
+/// Serves one connection: one request, one answer, then the connection closes.
+async fn answer<S>(stream: S, snapshots: watch::Receiver<Snapshot>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+        let response = respond(&request, &snapshots.borrow());
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let served = http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_HEAD)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "health connection ended with an error");
     }
 }
 
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    snapshots: watch::Receiver<Snapshot>,
-) {
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Some(head)) => head,
-        _ => return,
-    };
-    let mut words = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let a = if path.starts_with('/') {
-        let snapshot = snapshots.borrow().clone();
-        route(method, path, &snapshot)
+/// The response to one parsed request.
+fn respond<B>(request: &Request<B>, snapshot: &Snapshot) -> Response<Full<Bytes>> {
+    let uri = request.uri();
+    // Only the origin form (`GET /readyz`) names a route; `*` and absolute URLs do not.
+    let answer = if uri.authority().is_none() && uri.path().starts_with('/') {
+        route(request.method().as_str(), uri.path(), snapshot)
     } else {
         Answer {
             status: 400,
@@ -124,27 +123,26 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
             body: "bad request\n".into(),
         }
     };
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        a.status,
-        reason(a.status),
-        a.content_type,
-        a.body.len()
+    let length = answer.body.len();
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    // `route` answers only codes in 100..=999, which `from_u16` accepts.
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
     );
-    if method != "HEAD" {
-        out.push_str(&a.body);
-    }
-    if let Err(e) = stream.write_all(out.as_bytes()).await {
-        tracing::debug!(error = %e, "health client went away");
-        return;
-    }
-    if let Err(e) = stream.shutdown().await {
-        tracing::debug!(error = %e, "health connection shutdown failed");
-    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    // To HEAD, hyper sends no body; the length still says what GET would get.
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     #[test]
@@ -184,5 +182,120 @@ mod tests {
         task.await.unwrap();
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         assert!(out.ends_with("\r\n\r\nready\n"), "{out}");
+    }
+
+    /// Sends `request` on one connection and reads what comes back until it closes.
+    async fn exchange(request: &[u8], snapshot: Snapshot) -> String {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (_tx, rx) = watch::channel(snapshot);
+        let task = tokio::spawn(answer(server, rx));
+        client.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        task.await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+        let (head, _) = response.split_once("\r\n\r\n")?;
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    #[tokio::test]
+    async fn every_answer_says_how_long_it_is_and_closes() {
+        let out = exchange(
+            b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+            Snapshot::default(),
+        )
+        .await;
+        assert!(out.starts_with("HTTP/1.1 404 Not Found\r\n"), "{out}");
+        assert_eq!(header(&out, "connection"), Some("close"), "{out}");
+        assert_eq!(
+            header(&out, "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        let body = "not found: try /livez, /readyz or /metrics\n";
+        assert_eq!(
+            header(&out, "content-length"),
+            Some(&*body.len().to_string())
+        );
+        assert!(out.ends_with(body), "{out}");
+    }
+
+    #[tokio::test]
+    async fn head_gets_the_length_of_the_body_but_not_the_body() {
+        let ready = Snapshot {
+            ready: true,
+            ..Snapshot::default()
+        };
+        let out = exchange(b"HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n", ready).await;
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert_eq!(header(&out, "content-length"), Some("6"), "{out}");
+        assert!(out.ends_with("\r\n\r\n"), "no body: {out}");
+    }
+
+    /// Bytes that are not HTTP get 400 and the connection closed.
+    #[tokio::test]
+    async fn a_malformed_request_gets_400() {
+        for garbage in [
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"[..],
+            b"GET /readyz HTTP/1.1\r\nno colon in this header\r\n\r\n",
+            b"GET /readyz HTTP/9.9\r\n\r\n",
+        ] {
+            let out = exchange(garbage, Snapshot::default()).await;
+            assert!(
+                out.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+                "{garbage:?} -> {out:?}"
+            );
+        }
+    }
+
+    /// Only a path names a route: `*` and absolute URLs are refused as before.
+    #[tokio::test]
+    async fn a_target_that_is_not_a_path_gets_400() {
+        for request in [
+            &b"GET http://example.com/readyz HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
+            b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            let out = exchange(request, Snapshot::default()).await;
+            assert!(
+                out.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+                "{request:?} -> {out:?}"
+            );
+            assert!(out.ends_with("\r\n\r\nbad request\n"), "{out}");
+        }
+    }
+
+    /// A request line longer than the 8 KiB head limit is refused, not read on.
+    #[tokio::test]
+    async fn a_request_line_too_long_is_refused() {
+        let request = format!(
+            "GET /readyz?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(MAX_HEAD + 1)
+        );
+        let out = exchange(request.as_bytes(), Snapshot::default()).await;
+        assert!(
+            out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{out:?}"
+        );
+    }
+
+    /// A client that never finishes its request head is disconnected at 5 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stalls_is_cut_off() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let (_tx, rx) = watch::channel(Snapshot::default());
+        let task = tokio::spawn(answer(server, rx));
+        let began = tokio::time::Instant::now();
+        client.write_all(b"GET /readyz HTTP/1.1\r\n").await.unwrap();
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        task.await.unwrap();
+        assert_eq!(began.elapsed(), HEAD_TIMEOUT);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.is_empty(), "{out:?}");
     }
 }

@@ -12,14 +12,22 @@
 //! the `changeover` library leaves the stop delay to the supervisor. Nothing
 //! else is inherited: every other fd is close-on-exec.
 //!
-//! **Generations.** Each one goes Starting → Ready → Draining → gone:
+//! **Generations.** Each child is in one phase, and each phase carries
+//! what is true only in it (a deadline, how readiness is checked):
 //!
-//! | state | left when | to |
+//! | phase | left when | to |
 //! | --- | --- | --- |
-//! | Starting | `READY=1` from its pid (`--ready notify`), the delay passed (`delay:`), the probe exited 0 (`exec:`) | Ready |
-//! | Starting | it exits, or `--ready-timeout` passes (SIGKILL to its group) | gone: rolled back |
+//! | Starting (ready deadline; `READY=1`, a `delay:` instant or an `exec:` probe) | `READY=1` from its pid (`--ready notify`), the delay passed (`delay:`), the probe exited 0 (`exec:`) | Ready |
+//! | Starting | it exits | gone: rolled back |
+//! | Starting | `--ready-timeout` passes, or the probe cannot be started | Killed (SIGKILL to its group), then gone: rolled back |
+//! | Starting | a stop began | Abandoned: neither timed nor promoted |
 //! | Ready | a successor became ready, or the stop delay passed | Draining: the stop signal is sent |
-//! | Draining | it exits, or `--drain-timeout` passes (SIGKILL to its group) | gone |
+//! | Abandoned | the stop delay passed | Draining: the stop signal is sent |
+//! | Draining (kill deadline) | it exits, or `--drain-timeout` passes (SIGKILL to its group) | gone (Killed until reaped) |
+//!
+//! `changeover status` shows an abandoned child as `starting`. The
+//! supervisor as a whole is running, reloading (one successor starting),
+//! stopping (in the stop delay, then signalled) or exiting.
 //!
 //! **Reload** (the reload signal, SIGHUP by default, or `changeover reload`):
 //! a new generation starts beside the ready one, which keeps accepting on the
@@ -59,9 +67,16 @@
 //! [`machine::Machine`] is the state machine; it acts only through the
 //! [`machine::Processes`] seam and learns of everything through
 //! [`machine::Event`]s, so its timing rules are tested on tokio's paused
-//! clock with a fake. [`run::run`] wires it to real processes as ordered
-//! steps. [`control`] and [`protocol`] are the control socket, [`health`]
-//! the `/livez`, `/readyz`, `/metrics` responder.
+//! clock with a fake. Its files follow its concerns: the generation and its
+//! phase, the machine's data and views (status, the health snapshot), the
+//! reload (spawn, readiness, takeover, rollback), the stop (signals,
+//! prestop, delay, force), what children report, and the loop with its
+//! clock; the [`machine`] module doc has the map and the direction of their
+//! dependencies. [`run::run`] wires it to real processes as ordered steps.
+//! [`control`] and [`protocol`] are the control socket, [`health`] the
+//! `/livez`, `/readyz`, `/metrics` responder (hyper's HTTP/1.1), [`metrics`]
+//! the counters, [`signals`] the signal table, [`process`] the real
+//! processes and the reaper.
 //!
 //! # Example
 //!

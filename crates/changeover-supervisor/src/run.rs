@@ -135,7 +135,7 @@ async fn supervise(
     signals::listen(config.reload_signal, events.clone())
         .map_err(|e| RunError::Setup("signal handlers", e))?;
     // 8. Orphans of the children are ours to reap.
-    let pid1 = become_subreaper();
+    let is_pid_1 = become_subreaper();
     // 9. The children report readiness here.
     let notify =
         NotifyReceiver::bind_unique("run").map_err(|e| RunError::Setup("the notify socket", e))?;
@@ -147,7 +147,7 @@ async fn supervise(
         _ => None,
     };
     let names: Vec<String> = sockets.iter().map(|(n, _)| n.clone()).collect();
-    let procs = RealProcesses {
+    let processes = RealProcesses {
         program: config.program.clone(),
         args: config.args.clone(),
         env: child_env(),
@@ -157,13 +157,13 @@ async fn supervise(
     };
     let (mut machine, snapshots) = Machine::new(
         config.timing.clone(),
-        procs,
-        upstream_notifier(),
+        processes,
+        service_manager(),
         Instant::now(),
     );
     tracing::info!(
         pid = std::process::id(),
-        pid1,
+        pid1 = is_pid_1,
         sockets = ?names,
         control = %config.control.display(),
         "supervising {}",
@@ -175,13 +175,13 @@ async fn supervise(
         .into_tokio()
         .map_err(|e| RunError::Setup("the control socket", e))?;
     tokio::spawn(control::serve(control, events.clone()));
-    if let Some(h) = health {
-        let addr = h.local_addr().clone();
-        let h = h
+    if let Some(listener) = health {
+        let addr = listener.local_addr().clone();
+        let listener = listener
             .into_tokio()
             .map_err(|e| RunError::Setup("the health socket", e))?;
         tracing::info!(%addr, "serving /livez, /readyz and /metrics");
-        tokio::spawn(health::serve(h, snapshots));
+        tokio::spawn(health::serve(listener, snapshots));
     }
     // Anything that ended before the first SIGCHLD was watched for.
     for (pid, status) in reap_all() {
@@ -249,8 +249,8 @@ fn child_env() -> Vec<(OsString, OsString)> {
     env
 }
 
-/// The supervisor's own `NOTIFY_SOCKET` (systemd's), if it has one.
-fn upstream_notifier() -> Option<Notifier> {
+/// The supervisor's own `NOTIFY_SOCKET`: its service manager's (systemd's), if it has one.
+fn service_manager() -> Option<Notifier> {
     let value = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty())?;
     match NotifyAddr::parse(&value) {
         Ok(addr) => Some(Notifier::new(addr)),

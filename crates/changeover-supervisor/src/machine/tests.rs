@@ -2,16 +2,29 @@
 //! paused clock, with a fake in place of processes that records what it was
 //! asked to do and when. Time only moves when every task waits, and then
 //! straight to the next deadline, so each assertion on an instant is exact.
+//!
+//! One file above 500 lines on purpose: every test uses the harness at the
+//! top, and each reads as one scenario from start to exit.
 
 use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use changeover::notify::{MalformedReport, Report};
+use std::os::unix::net::UnixDatagram;
+
+use changeover::notify::{MalformedReport, Notifier, NotifyAddr, Report};
+use changeover::spawn::SpawnError;
+use nix::sys::signal::Signal;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::*;
+use crate::config::{ReadyMode, Timing};
+use crate::protocol::{PrestopReply, ReloadReply, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Act {
@@ -88,6 +101,12 @@ struct Harness {
 impl Harness {
     /// Starts the machine with its first child, pid 1001.
     async fn start(timing: Timing) -> Harness {
+        Harness::start_with(timing, None).await
+    }
+
+    /// Starts the machine with its first child, pid 1001, and `service_manager`
+    /// as the supervisor's own `NOTIFY_SOCKET`.
+    async fn start_with(timing: Timing, service_manager: Option<Notifier>) -> Harness {
         let (tx, acts) = unbounded_channel();
         let fail_spawn = Arc::new(AtomicBool::new(false));
         let fake = Fake {
@@ -96,7 +115,7 @@ impl Harness {
             fail_spawn: fail_spawn.clone(),
         };
         let t0 = Instant::now();
-        let (mut machine, snapshot) = Machine::new(timing, fake, None, t0);
+        let (mut machine, snapshot) = Machine::new(timing, fake, service_manager, t0);
         assert_eq!(machine.start(t0).unwrap(), 1001);
         let (events, queue) = unbounded_channel();
         let exit = tokio::spawn(drive(machine, queue));
@@ -185,6 +204,37 @@ impl Harness {
             .await
             .expect("the machine did not finish")
             .expect("driver")
+    }
+}
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`.
+struct ServiceManager {
+    socket: UnixDatagram,
+    _dir: tempfile::TempDir,
+}
+
+impl ServiceManager {
+    fn new() -> (ServiceManager, Notifier) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let notifier = Notifier::new(NotifyAddr::parse(path.as_os_str()).unwrap());
+        (ServiceManager { socket, _dir: dir }, notifier)
+    }
+
+    /// Every message received since the last call. The machine sends while
+    /// it handles an event, so after an answer to a later event they are all here.
+    fn received(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.socket.recv(&mut buf) {
+                Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return out,
+                Err(e) => panic!("service manager socket: {e}"),
+            }
+        }
     }
 }
 
@@ -657,4 +707,63 @@ async fn orphans_are_reaped_and_counted() {
     h.status().await;
     assert_eq!(h.snapshot.borrow().metrics.orphans_reaped, 2);
     assert!(h.status().await.ready, "an orphan is not the child");
+}
+
+/// Regression test (issue 9, found by reading): a reload refused because a stop
+/// began still sent RELOADING=1 then READY=1 after STOPPING=1, so systemd took
+/// a stopping service for a ready one again. During a stop it is told nothing.
+#[tokio::test(start_paused = true)]
+async fn a_reload_refused_during_a_stop_tells_systemd_nothing() {
+    let (systemd, notifier) = ServiceManager::new();
+    let h = Harness::start_with(
+        Timing {
+            stop_delay: S(5),
+            ..timing()
+        },
+        Some(notifier),
+    )
+    .await;
+    h.ready(1001);
+    h.status().await;
+    assert_eq!(
+        systemd.received(),
+        ["READY=1\nSTATUS=serving, child pid 1001"]
+    );
+    h.send(Event::Stop(Signal::SIGTERM));
+    h.status().await;
+    assert_eq!(systemd.received(), ["STOPPING=1\nSTATUS=stopping"]);
+    let ReloadReply::Refused { reason } = h.reload().await.unwrap() else {
+        panic!("not refused")
+    };
+    assert!(reason.contains("stopping"), "{reason}");
+    // The reload signal, with no one to answer.
+    h.send(Event::Reload {
+        wait: false,
+        reply: None,
+    });
+    h.status().await;
+    assert_eq!(
+        systemd.received(),
+        Vec::<String>::new(),
+        "nothing may follow STOPPING=1"
+    );
+}
+
+/// Outside a stop, a refused reload still answers RELOADING=1 with READY=1:
+/// `systemctl reload` waits for that READY=1.
+#[tokio::test(start_paused = true)]
+async fn a_reload_refused_outside_a_stop_still_ends_with_ready() {
+    let (systemd, notifier) = ServiceManager::new();
+    let h = Harness::start_with(timing(), Some(notifier)).await;
+    let ReloadReply::Refused { reason } = h.reload().await.unwrap() else {
+        panic!("not refused")
+    };
+    assert!(reason.contains("not ready yet"), "{reason}");
+    let told = systemd.received();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{told:?}"
+    );
+    assert_eq!(told[1], format!("READY=1\nSTATUS=reload refused: {reason}"));
 }
