@@ -117,6 +117,23 @@ where
     parse::<PrestopArgs, _, _>("prestop", words)
 }
 
+/// The part of a clap error a person needs, on one line: the `error:` line and any `tip:`, without
+/// the usage that follows.
+///
+/// ```
+/// let e = changeover_flags::cli::parse_prestop(["--stop-delay", "3s"]).unwrap_err();
+/// assert_eq!(changeover_flags::cli::one_line(&e), "error: unexpected argument '--stop-delay' found");
+/// ```
+pub fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    text.lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn parse<A, I, T>(subcommand: &'static str, words: I) -> Result<A, clap::Error>
 where
     A: Args + FromArgMatches,

@@ -73,7 +73,7 @@ pub use finding::{Finding, Severity};
 pub use input::InputError;
 pub use rules::Rule;
 
-use model::Object;
+use model::{ForeignPods, Object};
 
 /// Collects the inputs of one run, then lints them together.
 #[derive(Debug)]
@@ -81,6 +81,7 @@ pub struct Linter {
     config: Config,
     files: Vec<Arc<str>>,
     objects: Vec<Object>,
+    foreign: Vec<ForeignPods>,
     skipped: usize,
     errors: Vec<InputError>,
 }
@@ -92,6 +93,7 @@ impl Linter {
             config,
             files: Vec::new(),
             objects: Vec::new(),
+            foreign: Vec::new(),
             skipped: 0,
             errors: Vec::new(),
         }
@@ -99,9 +101,11 @@ impl Linter {
 
     /// Adds one input (a file's bytes, or standard input's) under the name findings will show.
     pub fn add_input(&mut self, name: &str, bytes: &[u8]) {
-        let loaded = input::load(name, bytes);
+        let namespace = self.config.namespace.as_deref().unwrap_or("default");
+        let loaded = input::load_in(name, bytes, namespace);
         self.files.push(Arc::from(name));
         self.objects.extend(loaded.objects);
+        self.foreign.extend(loaded.foreign);
         self.skipped += loaded.skipped;
         self.errors.extend(loaded.errors);
     }
@@ -112,9 +116,38 @@ impl Linter {
         self.errors.push(error);
     }
 
+    /// Records a directory that holds no manifest file: nothing to lint there (unless the
+    /// configuration allows empty input).
+    pub fn add_empty_directory(&mut self, name: &str) {
+        self.files.push(Arc::from(name));
+        if !self.config.allow_empty {
+            self.errors.push(InputError::nothing_to_lint(
+                name,
+                "the directory holds no *.yaml, *.yml or *.json file",
+            ));
+        }
+    }
+
     /// Runs every enabled rule over everything added.
-    pub fn finish(self) -> Report {
-        let cx = context::Context::new(&self.objects, &self.config);
+    pub fn finish(mut self) -> Report {
+        if !self.config.allow_empty
+            && self.errors.is_empty()
+            && self.objects.is_empty()
+            && self.skipped == 0
+        {
+            let what = if self.files.is_empty() {
+                "no input was given".to_string()
+            } else {
+                let names: Vec<&str> = self.files.iter().map(|f| &**f).collect();
+                format!(
+                    "{} held no Kubernetes object (an empty `helm template` output, a file of comments)",
+                    names.join(", ")
+                )
+            };
+            let file = self.files.first().map_or("<none>", |f| &**f).to_string();
+            self.errors.push(InputError::nothing_to_lint(&file, what));
+        }
+        let cx = context::Context::new(&self.objects, &self.foreign, &self.config);
         let mut findings = rules::run(&cx);
         let order: HashMap<&str, usize> = self
             .files

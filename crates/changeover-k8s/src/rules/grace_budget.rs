@@ -1,6 +1,6 @@
 //! `grace-budget`: the stop sequence must fit in the grace period.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
@@ -41,8 +41,18 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
         for c in &pod.containers {
-            let t = container_timing(c);
-            if !t.has_stop_delay() && t.drain.is_none() {
+            let t = container_timing(c, pod);
+            if t.fails_to_start() || (!t.has_stop_delay() && t.drain.is_none()) {
+                continue;
+            }
+            // A stop delay as long as the grace period is prestop-exceeds-grace's finding: one
+            // problem, one finding.
+            let exceeds = super::prestop_exceeds_grace::RULE.id;
+            if t.stop_delay_ms() >= grace_ms
+                && t.stop_delay_ms() > 0
+                && cx.config.enabled(exceeds)
+                && !w.meta.ignores(exceeds)
+            {
                 continue;
             }
             let total = t
@@ -65,7 +75,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             let needed_s = total.div_ceil(1000);
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(

@@ -1,6 +1,6 @@
 //! `liveness-equals-readiness`: liveness and readiness answer different questions.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::yaml::Node;
@@ -86,7 +86,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             }
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: live.line(),
                     container: Some(c.name.clone()),
                     message: "livenessProbe and readinessProbe run the same check: a busy or draining server gets restarted instead of taken out of rotation".to_string(),

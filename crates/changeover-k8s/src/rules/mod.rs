@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::finding::{Finding, Severity};
 use crate::model::Meta;
 
+mod changeover_command;
 mod grace_budget;
 mod liveness_equals_readiness;
 mod missing_pdb;
@@ -54,6 +55,7 @@ impl std::fmt::Debug for Rule {
 static RULES: &[Rule] = &[
     grace_budget::RULE,
     prestop_exceeds_grace::RULE,
+    changeover_command::RULE,
     no_stop_delay::RULE,
     prestop_needs_shell::RULE,
     shell_form_command::RULE,
@@ -82,7 +84,7 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 
 /// What a check reports; the [`Emitter`] adds the rest.
 #[derive(Debug, Default)]
-pub(crate) struct Hit {
+pub(crate) struct FindingDraft {
     pub(crate) line: usize,
     pub(crate) container: Option<String>,
     pub(crate) message: String,
@@ -98,7 +100,7 @@ pub(crate) struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    pub(crate) fn emit(&mut self, meta: &Meta, hit: Hit) {
+    pub(crate) fn emit(&mut self, meta: &Meta, hit: FindingDraft) {
         if meta.ignores(self.rule.id) {
             return;
         }
@@ -139,7 +141,7 @@ pub(crate) fn replicas(n: i64) -> String {
 }
 
 /// Names a few objects, then how many more.
-pub(crate) fn name_some<I: IntoIterator<Item = String>>(names: I) -> String {
+pub(crate) fn name_a_few<I: IntoIterator<Item = String>>(names: I) -> String {
     let names: Vec<String> = names.into_iter().collect();
     match names.len() {
         0 => "none".to_string(),

@@ -1,6 +1,6 @@
 //! `pdb-blocks-eviction`: a budget that allows no eviction blocks every node drain.
 
-use super::{Emitter, Hit, Rule, replicas};
+use super::{Emitter, FindingDraft, Rule, replicas};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::{Budget, IntOrPercent};
@@ -88,7 +88,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if zero_max {
                 em.emit(
                     &b.meta,
-                    Hit {
+                    FindingDraft {
                         line: field_line(b),
                         container: None,
                         message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
@@ -129,7 +129,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         };
         em.emit(
             &b.meta,
-            Hit {
+            FindingDraft {
                 line: field_line(b),
                 container: None,
                 message: format!(

@@ -1,6 +1,6 @@
 //! `pdb-overlap`: a pod may be covered by one budget only.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -41,7 +41,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             .collect();
         em.emit(
             &w.meta,
-            Hit {
+            FindingDraft {
                 line: w.template.line,
                 container: None,
                 message: format!(

@@ -1,6 +1,6 @@
 //! `pdb-selector`: a budget must select the pods it is meant to protect, and only those.
 
-use super::{Emitter, Hit, Rule, name_some};
+use super::{Emitter, FindingDraft, Rule, name_a_few};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -24,7 +24,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let Some(selector) = &b.selector else {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: b.meta.line,
                     container: None,
                     message: "has no selector, so it selects no pod and protects nothing"
@@ -43,7 +43,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 .collect();
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: format!(
@@ -52,7 +52,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                     ),
                     arithmetic: vec![format!(
                         "pod templates matched in the input: {}",
-                        name_some(covered)
+                        name_a_few(covered)
                     )],
                     fix: None,
                 },
@@ -62,7 +62,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if selector.value.is_empty() {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: "in policy/v1beta1 an empty selector selects no pod: the budget protects nothing".to_string(),
@@ -75,7 +75,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if cx.workloads_of_budget(bi).is_empty() {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: format!(

@@ -1,6 +1,6 @@
 //! `pdb-unhealthy-policy`: pods that are not ready must not hold a drain hostage.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::config::KubeVersion;
 use crate::context::Context;
 use crate::finding::Severity;
@@ -37,7 +37,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         };
         em.emit(
             &b.meta,
-            Hit {
+            FindingDraft {
                 line,
                 container: None,
                 message: format!(

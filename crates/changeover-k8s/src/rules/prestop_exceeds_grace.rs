@@ -1,7 +1,7 @@
 //! `prestop-exceeds-grace`: a stop delay as long as the grace period leaves no time to stop.
 
 use super::grace_budget::grace_term;
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
@@ -27,16 +27,16 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
         for c in &pod.containers {
-            let t = container_timing(c);
+            let t = container_timing(c, pod);
             let delay = t.stop_delay_ms();
-            if t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
+            if t.fails_to_start() || t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
                 continue;
             }
             let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
             let line = c.pre_stop.as_ref().map_or(c.line, |h| h.line());
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line,
                     container: Some(c.name.clone()),
                     message: format!(

@@ -1,6 +1,6 @@
 //! `prestop-needs-shell`: an exec preStop needs its program in the image.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::image::shell_less_reason;
@@ -40,7 +40,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             };
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: *line,
                     container: Some(c.name.clone()),
                     message: format!(

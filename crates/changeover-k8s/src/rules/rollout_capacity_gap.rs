@@ -1,6 +1,6 @@
 //! `rollout-capacity-gap`: a rollout must leave the Service something to route to.
 
-use super::{Emitter, Hit, Rule, name_some, replicas};
+use super::{Emitter, FindingDraft, Rule, name_a_few, replicas};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::{Kind, Strategy};
@@ -35,7 +35,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let Some((count, source)) = cx.base_replicas(wi) else {
             continue;
         };
-        let served_by = name_some(services);
+        let served_by = name_a_few(services);
         let count_line = w
             .replicas
             .filter(|_| w.replicas_set)
@@ -43,7 +43,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if count < 2 {
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: count_line,
                     container: None,
                     message: format!(
@@ -58,7 +58,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         match &w.strategy {
             Some(Strategy::Recreate { line }) => em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: *line,
                     container: None,
                     message: format!(
@@ -73,7 +73,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 if unavailable >= count {
                     em.emit(
                         &w.meta,
-                        Hit {
+                        FindingDraft {
                             line: *line,
                             container: None,
                             message: format!(

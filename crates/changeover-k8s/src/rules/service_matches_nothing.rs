@@ -1,6 +1,6 @@
 //! `service-matches-nothing`: a Service must route to some pods.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -28,7 +28,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let selector: Vec<String> = s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
         em.emit(
             &s.meta,
-            Hit {
+            FindingDraft {
                 line: s.selector_line,
                 container: None,
                 message: format!(

@@ -1,6 +1,6 @@
 //! `shell-form-command`: a shell wrapper must hand its PID to the server with `exec`.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::shell::{commands, shell_script, strip_launchers, traps_term};
@@ -45,7 +45,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             }
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(
