@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config::Config;
 use crate::model::{
-    Autoscaler, Budget, Container, ForeignPods, Kind, Object, PortRef, Service, Workload,
+    Autoscaler, Budget, Container, ForeignPods, Kind, Object, PodTemplate, PortRef, Service,
+    Workload,
 };
 
 /// The objects of one run and their relations. Indices refer to the vectors in this struct.
@@ -81,7 +82,8 @@ fn is_controller_key(key: &str) -> bool {
 }
 
 /// Whether `port` of a Service reaches `container`, among the containers of its pod.
-fn reaches(target: &PortRef, container: &Container, all: &[Container]) -> bool {
+fn reaches(target: &PortRef, container: &Container, pod: &PodTemplate) -> bool {
+    let all = &pod.containers;
     match target {
         PortRef::Name(name) => container
             .ports
@@ -91,6 +93,8 @@ fn reaches(target: &PortRef, container: &Container, all: &[Container]) -> bool {
             let declares = |c: &Container| c.ports.iter().any(|p| p.number == Some(*n));
             if all.iter().any(declares) {
                 declares(container)
+            } else if pod.injected_proxy {
+                false // the injected proxy, which the manifest does not show, may be listening
             } else {
                 // Nobody declares the port (declaring is optional): one of the containers that
                 // declare no port at all listens on it, or the only container there is.
@@ -313,12 +317,17 @@ impl<'a> Context<'a> {
         self.foreign_of_budget[bi].iter().map(|&i| &self.foreign[i])
     }
 
-    /// Index of a Service in [`Context::services`].
-    pub(crate) fn service_index(&self, s: &Service) -> usize {
-        self.services
-            .iter()
-            .position(|x| std::ptr::eq(*x, s))
-            .unwrap_or(usize::MAX)
+    /// Whether the input holds any pods (a workload's, or ones it cannot see the spec of) in
+    /// namespace `ns`. When it holds none, a selector that matches nothing says only that the
+    /// workloads are applied from elsewhere, which is no finding.
+    pub(crate) fn has_pods_in(&self, ns: &str) -> bool {
+        self.workloads.iter().any(|w| w.meta.namespace == ns)
+            || self.foreign.iter().any(|f| f.namespace == ns)
+    }
+
+    /// Indices of the Services whose selector picks the pods of workload `wi`.
+    pub(crate) fn service_indices_of(&self, wi: usize) -> &[usize] {
+        &self.services_of[wi]
     }
 
     /// The Services that carry traffic (not only metrics scrapes) to `container` of workload
@@ -339,7 +348,7 @@ impl<'a> Context<'a> {
                     .iter()
                     .filter(|p| !p.is_metrics())
                     .filter_map(|p| p.target.as_ref())
-                    .any(|t| reaches(t, container, &pod.containers))
+                    .any(|t| reaches(t, container, pod))
             })
             .collect()
     }

@@ -135,14 +135,13 @@ impl Linter {
             && self.objects.is_empty()
             && self.skipped == 0
         {
-            let what = if self.files.is_empty() {
-                "no input was given".to_string()
-            } else {
-                let names: Vec<&str> = self.files.iter().map(|f| &**f).collect();
-                format!(
-                    "{} held no Kubernetes object (an empty `helm template` output, a file of comments)",
-                    names.join(", ")
-                )
+            let what = match self.files.len() {
+                0 => "no input was given".to_string(),
+                1 if &*self.files[0] == "<stdin>" => {
+                    "standard input holds no Kubernetes object (is it the output of a `helm template` that failed?)".to_string()
+                }
+                1 => "it holds no Kubernetes object".to_string(),
+                n => format!("none of the {n} inputs holds a Kubernetes object"),
             };
             let file = self.files.first().map_or("<none>", |f| &**f).to_string();
             self.errors.push(InputError::nothing_to_lint(&file, what));

@@ -47,7 +47,7 @@ pub const SUPERVISOR_DEFAULT_DRAIN_MS: u64 = 20_000;
 pub const SUPERVISOR_DEFAULT_READY_MS: u64 = 60_000;
 
 /// Programs that return at once, so a hook made only of them delays nothing.
-const INSTANT: &[&str] = &[
+pub(crate) const INSTANT: &[&str] = &[
     "kill", "pkill", "killall", "echo", "printf", "true", "false", ":", "touch", "rm", "mkdir",
     "exit", "set", "cd", "trap", "wait",
 ];
@@ -465,6 +465,7 @@ mod tests {
             line: 1,
             grace_period: None,
             share_process_namespace: None,
+            injected_proxy: false,
             containers: vec![c],
         };
         container_timing(&pod.containers[0], &pod)

@@ -846,6 +846,60 @@ mod tests {
     }
 
     #[test]
+    fn integers_as_kubectl_reads_them() {
+        // Regression (issue 10): `30.0` and `0x1E` were refused where kubectl accepts them.
+        let docs = parse_documents(
+            "a: 30.0\nb: 0x1E\nc: 036\nd: 0o36\ne: 1_000\nf: 3e1\ng: -0x10\nh: 1.5\ni: .inf\nj: '30'\nk: 0b11110\n",
+        )
+        .unwrap();
+        let int = |k: &str| docs[0].get(k).unwrap().as_i64();
+        assert_eq!(
+            [
+                int("a"),
+                int("b"),
+                int("c"),
+                int("d"),
+                int("e"),
+                int("f"),
+                int("g"),
+                int("k")
+            ],
+            [
+                Some(30),
+                Some(30),
+                Some(30),
+                Some(30),
+                Some(1000),
+                Some(30),
+                Some(-16),
+                Some(30)
+            ]
+        );
+        assert_eq!((int("h"), int("i"), int("j")), (None, None, None));
+    }
+
+    #[test]
+    fn flow_collections_at_their_keys_column_are_accepted_as_go_yaml_does() {
+        // Regression (issue 10): istio's spire-quickstart.yaml could not be read.
+        let text = "spec:\n  args: [\n    \"-a\", \"b\",\n  ]\n  env: [x,\n  y]\n  more: {k: v,\n  l: w\n  }\nafter: 1\n";
+        let docs = parse_documents(text).unwrap();
+        let args = docs[0].path(&["spec", "args"]).unwrap().as_seq().unwrap();
+        assert_eq!(args.len(), 2);
+        assert_eq!(
+            docs[0]
+                .path(&["spec", "env"])
+                .unwrap()
+                .as_seq()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(docs[0].get("after").unwrap().line(), 10);
+        // Block structure is never re-indented: a mis-indented key stays an error.
+        assert!(parse_documents("a:\n  b: 1\n c: 2\n").is_err());
+    }
+
+    #[test]
     fn duplicate_keys_last_wins() {
         let docs = parse_documents("a: 1\na: 2\n").unwrap();
         assert_eq!(docs[0].as_map().unwrap().len(), 1);

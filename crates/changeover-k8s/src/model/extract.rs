@@ -89,6 +89,13 @@ pub fn objects_from_document(doc: &Node, file: &Arc<str>, namespace: &str) -> Ex
     out
 }
 
+/// Whether pod annotations ask a mesh to inject its proxy container.
+fn injects_proxy(annotations: Option<&Node>) -> bool {
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Node::as_str);
+    matches!(get("linkerd.io/inject"), Some("enabled" | "ingress"))
+        || get("sidecar.istio.io/inject") == Some("true")
+}
+
 /// Labels of a string map, skipping values that are not strings.
 fn lenient_labels(node: Option<&Node>) -> BTreeMap<String, String> {
     node.and_then(Node::as_map)
@@ -330,6 +337,7 @@ impl ObjectReader {
                 let labels = self.labels(node)?;
                 let mut template = self.pod_spec(spec, "spec", node.line())?;
                 template.labels = labels;
+                template.injected_proxy = injects_proxy(node.path(&["metadata", "annotations"]));
                 Object::Workload(Workload {
                     meta,
                     replicas: Some(Located {
@@ -467,6 +475,7 @@ impl ObjectReader {
         let mut pod = self.pod_spec(spec, &join(path, "spec"), template.line())?;
         pod.labels = labels;
         pod.line = template.line();
+        pod.injected_proxy = injects_proxy(template.path(&["metadata", "annotations"]));
         Ok(pod)
     }
 
@@ -476,6 +485,7 @@ impl ObjectReader {
             line: spec.map_or(line, Node::line),
             grace_period: None,
             share_process_namespace: None,
+            injected_proxy: false,
             containers: Vec::new(),
         };
         let Some(spec) = spec else { return Ok(pod) };

@@ -308,6 +308,10 @@ pub struct PodTemplate {
     pub grace_period: Option<Located<i64>>,
     /// `shareProcessNamespace`.
     pub share_process_namespace: Option<Located<bool>>,
+    /// Whether the pod asks for a proxy to be injected at admission (`linkerd.io/inject`,
+    /// `sidecar.istio.io/inject`): a container the manifest does not show then listens on the
+    /// ports no container declares.
+    pub injected_proxy: bool,
     /// `containers`, then the native sidecars of `initContainers` (other init containers have
     /// finished before the pod serves, so they are not part of the stop sequence).
     pub containers: Vec<Container>,

@@ -42,7 +42,9 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let grace_ms = pod.grace_ms();
         for c in &pod.containers {
             let t = container_timing(c, pod);
-            if t.fails_to_start() || (!t.has_stop_delay() && t.drain.is_none()) {
+            // Nothing known to add up: no drain deadline and no known delay (a hook of unknown
+            // length alone says nothing about the grace period).
+            if t.fails_to_start() || (t.drain.is_none() && t.stop_delay_ms() == 0) {
                 continue;
             }
             // A stop delay as long as the grace period is prestop-exceeds-grace's finding: one

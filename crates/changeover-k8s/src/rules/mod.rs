@@ -22,6 +22,7 @@ mod pdb_unhealthy_policy;
 mod prestop_exceeds_grace;
 mod prestop_needs_shell;
 mod prestop_sleep_unsupported;
+mod replicas_with_autoscaler;
 mod rollout_capacity_gap;
 mod service_matches_nothing;
 mod shared_pid_namespace;
@@ -68,6 +69,7 @@ static RULES: &[Rule] = &[
     missing_pdb::RULE,
     pdb_unhealthy_policy::RULE,
     rollout_capacity_gap::RULE,
+    replicas_with_autoscaler::RULE,
     service_matches_nothing::RULE,
     prestop_sleep_unsupported::RULE,
 ];
@@ -192,6 +194,6 @@ mod tests {
                 assert!(!text.trim().is_empty(), "{} lacks text", rule.id);
             }
         }
-        assert_eq!(all().len(), 16);
+        assert_eq!(all().len(), 18);
     }
 }

@@ -38,7 +38,9 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 continue;
             }
             let t = container_timing(c, &w.template);
-            if t.has_stop_delay() || t.fails_to_start() {
+            // A refused changeover command line is changeover-command's finding, which says the
+            // delay is lost: one problem, one finding.
+            if t.has_stop_delay() || !t.refusals.is_empty() {
                 continue;
             }
             let why_zero = if t.stop_delay.is_empty() {

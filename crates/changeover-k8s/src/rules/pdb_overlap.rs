@@ -3,6 +3,7 @@
 use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
+use crate::model::Kind;
 
 pub(crate) const RULE: Rule = Rule {
     id: "pdb-overlap",
@@ -19,7 +20,8 @@ pub(crate) const RULE: Rule = Rule {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         let budgets = cx.budget_indices_of(wi);
-        if budgets.len() < 2 {
+        // Drains skip DaemonSet pods (`kubectl drain --ignore-daemonsets`): no eviction to fail.
+        if budgets.len() < 2 || w.meta.kind == Kind::DaemonSet {
             continue;
         }
         let arithmetic = budgets

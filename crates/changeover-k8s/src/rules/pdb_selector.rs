@@ -13,7 +13,9 @@ pub(crate) const RULE: Rule = Rule {
         rename, a missing selector, which in policy/v1 selects no pod) protects nothing, and a \
         drain can take the workload down at once. An empty selector `{}` matches every pod of \
         the namespace: one budget then governs unrelated workloads, its percentages are \
-        computed over all of them, and it overlaps every other budget there.",
+        computed over all of them, and it overlaps every other budget there. A selector that \
+        matches nothing is reported only when the input holds pods in the budget's namespace \
+        (otherwise they are applied from elsewhere).",
     fix: "Copy the workload's `spec.selector` (its matchLabels) into the budget's selector, so \
         that it selects the pods of exactly one workload.",
     check,
@@ -72,7 +74,10 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             );
             continue;
         }
-        if cx.workloads_of_budget(bi).is_empty() {
+        if cx.workloads_of_budget(bi).is_empty()
+            && cx.foreign_of_budget(bi).next().is_none()
+            && cx.has_pods_in(&b.meta.namespace)
+        {
             em.emit(
                 &b.meta,
                 FindingDraft {
@@ -126,9 +131,13 @@ mod tests {
 
     #[test]
     fn other_namespaces_do_not_count() {
-        let text = format!(
-            "{POD}kind: PodDisruptionBudget\nmetadata: {{name: b, namespace: other}}\nspec: {{selector: {{matchLabels: {{app: web}}}}}}\n"
+        let budget = "kind: PodDisruptionBudget\nmetadata: {name: b, namespace: other}\nspec: {selector: {matchLabels: {app: web}}}\n";
+        let other_pod = "kind: Pod\nmetadata: {name: q, namespace: other, labels: {app: api}}\nspec: {containers: [{name: c}]}\n---\n";
+        assert_eq!(
+            findings("pdb-selector", &format!("{POD}{other_pod}{budget}")).len(),
+            1
         );
-        assert_eq!(findings("pdb-selector", &text).len(), 1);
+        // With no pods at all in its namespace the budget's pods are applied from elsewhere.
+        assert!(findings("pdb-selector", &format!("{POD}{budget}")).is_empty());
     }
 }

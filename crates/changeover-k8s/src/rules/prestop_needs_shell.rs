@@ -15,7 +15,8 @@ pub(crate) const RULE: Rule = Rule {
         shell and no `sleep` binary, so the hook fails at once; the kubelet logs a \
         FailedPreStopHook event and sends SIGTERM immediately, and the stop delay the hook was \
         meant to provide silently disappears. The image is judged by its name: distroless \
-        images (except their :debug tags), Chainguard's static image and images named scratch.",
+        images (except their :debug tags), Chainguard's static image, images named scratch, \
+        and `ko://` references (ko builds on a static base by default).",
     fix: "Use the preStop `sleep` action (`lifecycle: {preStop: {sleep: {seconds: 5}}}`, \
         Kubernetes 1.30+), which needs nothing in the image, or ship the changeover binary and \
         run `changeover prestop`.",
