@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::duration::{DurationError, parse_duration};
-use crate::signal::parse_signal;
+use crate::signal::{parse_signal, signal_name};
 
 /// A flag value the CLI refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,15 @@ pub enum FlagError {
         /// What was written.
         value: String,
     },
+    /// A signal that cannot serve this purpose.
+    UnusableSignal {
+        /// The flag, e.g. `--reload-signal`.
+        flag: &'static str,
+        /// The signal.
+        signal: Signal,
+        /// Why not (see [`crate::signal::reload_signal_problem`]).
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for FlagError {
@@ -37,6 +46,11 @@ impl fmt::Display for FlagError {
                 f,
                 "{flag} {value:?}: unknown signal name; use a name such as TERM, QUIT, INT, HUP, USR1, USR2 or WINCH (with or without SIG), or a number"
             ),
+            FlagError::UnusableSignal {
+                flag,
+                signal,
+                problem,
+            } => write!(f, "{flag} {}: {problem}", signal_name(*signal)),
         }
     }
 }

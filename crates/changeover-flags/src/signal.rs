@@ -37,3 +37,28 @@ pub fn parse_signal(value: &str) -> Option<Signal> {
     }
     Signal::from_str(&format!("SIG{name}")).ok()
 }
+
+/// Why `signal` cannot be the signal that starts a reload, or `None` when it can: it must be one
+/// the supervisor can catch, that does not already mean stop, and that the kernel does not send
+/// for other reasons.
+///
+/// ```
+/// use nix::sys::signal::Signal;
+/// use changeover_flags::signal::reload_signal_problem;
+/// assert!(reload_signal_problem(Signal::SIGHUP).is_none());
+/// assert!(reload_signal_problem(Signal::SIGKILL).unwrap().starts_with("it cannot be caught"));
+/// ```
+pub fn reload_signal_problem(signal: Signal) -> Option<&'static str> {
+    match signal {
+        Signal::SIGKILL | Signal::SIGSTOP => {
+            Some("it cannot be caught; choose another, such as HUP or USR2")
+        }
+        Signal::SIGTERM | Signal::SIGINT => {
+            Some("it already means stop; choose another, such as HUP or USR2")
+        }
+        Signal::SIGCHLD | Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE => {
+            Some("the kernel sends it for other reasons; choose another, such as HUP or USR2")
+        }
+        _ => None,
+    }
+}

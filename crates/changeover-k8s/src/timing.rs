@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use changeover_flags::cli::{RunArgs, one_line, parse_prestop, parse_run};
+use changeover_flags::signal::reload_signal_problem;
 use changeover_flags::{FlagError, duration_flag, parse_signal};
 
 use crate::duration::{FOREVER_MS, duration_ms, format_ms, parse_sleep_args};
@@ -206,11 +207,19 @@ fn supervisor(invocation: &Invocation) -> Result<Supervisor, String> {
         ("--stop-signal", &args.stop_signal),
         ("--reload-signal", &args.reload_signal),
     ] {
-        if let Some(v) = value {
-            if parse_signal(v).is_none() {
-                return Err(refused(FlagError::UnknownSignal {
+        let Some(v) = value else { continue };
+        let Some(signal) = parse_signal(v) else {
+            return Err(refused(FlagError::UnknownSignal {
+                flag,
+                value: v.clone(),
+            }));
+        };
+        if flag == "--reload-signal" {
+            if let Some(problem) = reload_signal_problem(signal) {
+                return Err(refused(FlagError::UnusableSignal {
                     flag,
-                    value: v.clone(),
+                    signal,
+                    problem,
                 }));
             }
         }

@@ -230,7 +230,12 @@ impl fmt::Display for ConfigError {
                 flag,
                 signal,
                 problem,
-            } => write!(f, "{flag} {}: {problem}", signal_name(*signal)),
+            } => FlagError::UnusableSignal {
+                flag,
+                signal: *signal,
+                problem,
+            }
+            .fmt(f),
             ConfigError::Duration { flag, source } => FlagError::Duration {
                 flag,
                 source: source.clone(),
@@ -274,6 +279,15 @@ impl From<FlagError> for ConfigError {
         match e {
             FlagError::Duration { flag, source } => ConfigError::Duration { flag, source },
             FlagError::UnknownSignal { flag, value } => ConfigError::UnknownSignal { flag, value },
+            FlagError::UnusableSignal {
+                flag,
+                signal,
+                problem,
+            } => ConfigError::UnusableSignal {
+                flag,
+                signal,
+                problem,
+            },
         }
     }
 }
@@ -422,32 +436,13 @@ impl Config {
             opts.reload_signal.as_deref(),
             Signal::SIGHUP,
         )?;
-        let unusable = |problem| ConfigError::UnusableSignal {
-            flag: "--reload-signal",
-            signal: reload_signal,
-            problem,
-        };
-        match reload_signal {
-            Signal::SIGKILL | Signal::SIGSTOP => {
-                return Err(unusable(
-                    "it cannot be caught; choose another, such as HUP or USR2",
-                ));
-            }
-            Signal::SIGTERM | Signal::SIGINT => {
-                return Err(unusable(
-                    "it already means stop; choose another, such as HUP or USR2",
-                ));
-            }
-            Signal::SIGCHLD
-            | Signal::SIGSEGV
-            | Signal::SIGBUS
-            | Signal::SIGILL
-            | Signal::SIGFPE => {
-                return Err(unusable(
-                    "the kernel sends it for other reasons; choose another, such as HUP or USR2",
-                ));
-            }
-            _ => {}
+        // Shared with `changeover lint`, which quotes the same message for a manifest.
+        if let Some(problem) = changeover_flags::signal::reload_signal_problem(reload_signal) {
+            return Err(ConfigError::UnusableSignal {
+                flag: "--reload-signal",
+                signal: reload_signal,
+                problem,
+            });
         }
         let max_draining = match opts.max_draining.as_deref() {
             None => DEFAULT_MAX_DRAINING,
