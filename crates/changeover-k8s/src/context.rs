@@ -11,6 +11,7 @@ use crate::model::{
     Autoscaler, Budget, Container, ForeignPods, Kind, Object, PodTemplate, PortRef, Service,
     Workload,
 };
+use crate::timing::{CommandLines, Timing, container_timing_with};
 
 /// The objects of one run and their relations. Indices refer to the vectors in this struct.
 pub(crate) struct Context<'a> {
@@ -26,6 +27,9 @@ pub(crate) struct Context<'a> {
     autoscaler_of: Vec<Option<&'a Autoscaler>>,
     foreign_of_service: Vec<Vec<usize>>,
     foreign_of_budget: Vec<Vec<usize>>,
+    /// The stop sequence of every container, by workload and container index: worked out once
+    /// (it parses `changeover` command lines with clap), read by several rules.
+    timings: Vec<Vec<Timing>>,
 }
 
 /// Labels the controllers set on every pod they create, beside the template's: a Service or a
@@ -277,8 +281,21 @@ impl<'a> Context<'a> {
             })
             .collect();
 
+        let mut lines = CommandLines::default();
+        let timings = workloads
+            .iter()
+            .map(|w| {
+                w.template
+                    .containers
+                    .iter()
+                    .map(|c| container_timing_with(c, &w.template, &mut lines))
+                    .collect()
+            })
+            .collect();
+
         Context {
             config,
+            timings,
             workloads,
             services,
             budgets,
@@ -323,6 +340,11 @@ impl<'a> Context<'a> {
     pub(crate) fn has_pods_in(&self, ns: &str) -> bool {
         self.workloads.iter().any(|w| w.meta.namespace == ns)
             || self.foreign.iter().any(|f| f.namespace == ns)
+    }
+
+    /// The stop delay and drain deadline of container `ci` of workload `wi`.
+    pub(crate) fn timing(&self, wi: usize, ci: usize) -> &Timing {
+        &self.timings[wi][ci]
     }
 
     /// Indices of the Services whose selector picks the pods of workload `wi`.

@@ -5,17 +5,26 @@
 //!
 //! # Theory of operation
 //!
-//! 1. **Load** ([`input::load`]): each input is checked for binary content and UTF-8, parsed as a
-//!    YAML stream (JSON is YAML) into [`yaml::Node`]s that remember their line, under a depth
-//!    limit and an alias-expansion budget so that hostile input is refused quickly in bounded
-//!    memory. A parse failure in text holding `{{` is reported as an unrendered template.
+//! 1. **Load** ([`input::load`]): each input is decoded (UTF-8, or UTF-16 with a byte order
+//!    mark), checked for binary content, and parsed as a YAML stream (JSON is YAML) into
+//!    [`yaml::Node`]s that remember their line, under a depth limit and an alias-expansion budget
+//!    so that hostile input is refused quickly in bounded memory. Values are read as kubectl reads
+//!    them (`0x1E` and `30.0` are integers; a flow collection may continue at its key's column).
+//!    A parse failure is blamed on template syntax only when blanking every `{{ … }}` makes it go
+//!    away.
 //! 2. **Model** ([`model`]): every document (and every item of a `kind: List`) of a kind the rules
-//!    read — Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, PodDisruptionBudget,
-//!    HorizontalPodAutoscaler — becomes an [`model::Object`] with Kubernetes' defaults applied;
-//!    other kinds are counted and skipped. A field of the wrong type fails that object only.
+//!    read — Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob,
+//!    Pod, Service, PodDisruptionBudget, HorizontalPodAutoscaler — becomes an [`model::Object`]
+//!    with Kubernetes' defaults applied; other kinds are counted and skipped, except that a custom
+//!    resource an operator turns into pods (a `Prometheus`) is kept as [`model::ForeignPods`] for
+//!    selectors to match. A field of the wrong type fails that object only (its pods still count
+//!    as selected, so one mistake gives one message).
 //! 3. **Relate**: the objects of *all* inputs of a run are indexed together, so a Service in one
 //!    file selects a Deployment in another; selectors match within a namespace (`default` when
-//!    unset).
+//!    unset, or [`Config::namespace`]) and see the labels controllers add to every pod; a Service
+//!    reaches the containers its ports' `targetPort`s name. `changeover run`/`prestop` command
+//!    lines are read with the CLI's own clap definitions and duration parser
+//!    (`changeover-flags`), never a copy.
 //! 4. **Check** ([`rules`]): each enabled rule reads the relations and emits findings that carry
 //!    the arithmetic behind them (the grace-period sum, the computed `disruptionsAllowed`, the
 //!    rounded percentages) and a fix. Objects annotated `changeover.lint/ignore: "rule-a,rule-b"`

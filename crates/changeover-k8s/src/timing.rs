@@ -28,6 +28,7 @@
 //! in-flight requests get after the stop delay. Other servers' drain deadlines are not visible in a
 //! manifest, so none is assumed for them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -171,7 +172,39 @@ fn find_invocation(commands: &[Vec<String>], subcommand: &str) -> Option<Invocat
     })
 }
 
+/// What the CLI makes of each distinct `changeover` command line, remembered so that a run over
+/// thousands of containers with the same command parses it once (clap is not free).
+#[derive(Debug, Default)]
+pub struct CommandLines {
+    run: HashMap<Vec<String>, Result<Supervisor, String>>,
+    prestop: HashMap<Vec<String>, Result<Option<PathBuf>, String>>,
+}
+
+impl CommandLines {
+    fn run(&mut self, rest: &[String]) -> Result<Supervisor, String> {
+        if let Some(known) = self.run.get(rest) {
+            return known.clone();
+        }
+        let parsed = supervisor(rest);
+        self.run.insert(rest.to_vec(), parsed.clone());
+        parsed
+    }
+
+    /// The `--control` of a `changeover prestop` the CLI accepts.
+    fn prestop(&mut self, rest: &[String]) -> Result<Option<PathBuf>, String> {
+        if let Some(known) = self.prestop.get(rest) {
+            return known.clone();
+        }
+        let parsed = parse_prestop(rest)
+            .map(|a| a.control)
+            .map_err(|e| one_line(&e));
+        self.prestop.insert(rest.to_vec(), parsed.clone());
+        parsed
+    }
+}
+
 /// A `changeover run` the CLI accepts: its stop delay and drain deadline.
+#[derive(Debug, Clone)]
 struct Supervisor {
     stop_delay: StopStep,
     drain: StopStep,
@@ -179,8 +212,8 @@ struct Supervisor {
 }
 
 /// Reads `changeover run`'s flags exactly as the CLI does, or says why the CLI refuses them.
-fn supervisor(invocation: &Invocation) -> Result<Supervisor, String> {
-    let args: RunArgs = parse_run(&invocation.rest).map_err(|e| one_line(&e))?;
+fn supervisor(rest: &[String]) -> Result<Supervisor, String> {
+    let args: RunArgs = parse_run(rest).map_err(|e| one_line(&e))?;
     let refused = |e: FlagError| format!("changeover run: {e}");
     let stop = duration_flag(
         "--stop-delay",
@@ -247,9 +280,12 @@ fn supervisor(invocation: &Invocation) -> Result<Supervisor, String> {
 
 /// The supervisors of a pod's containers, by container index (`None`: no `changeover run`, or
 /// one the CLI refuses).
-fn run_of(container: &Container) -> Option<(Invocation, Result<Supervisor, String>)> {
+fn run_of(
+    container: &Container,
+    lines: &mut CommandLines,
+) -> Option<(Invocation, Result<Supervisor, String>)> {
     let invocation = find_invocation(&commands_of(&container.argv()), "run")?;
-    let supervisor = supervisor(&invocation);
+    let supervisor = lines.run(&invocation.rest);
     Some((invocation, supervisor))
 }
 
@@ -274,8 +310,17 @@ fn run_of(container: &Container) -> Option<(Invocation, Result<Supervisor, Strin
 /// assert_eq!(timing.drain_ms(), 10_000);
 /// ```
 pub fn container_timing(container: &Container, pod: &PodTemplate) -> Timing {
+    container_timing_with(container, pod, &mut CommandLines::default())
+}
+
+/// [`container_timing`], reusing what `lines` already knows about command lines.
+pub fn container_timing_with(
+    container: &Container,
+    pod: &PodTemplate,
+    lines: &mut CommandLines,
+) -> Timing {
     let mut timing = Timing::default();
-    let run = run_of(container);
+    let run = run_of(container, lines);
     let mut run_delay = None;
     if let Some((invocation, result)) = &run {
         match result {
@@ -304,7 +349,8 @@ pub fn container_timing(container: &Container, pod: &PodTemplate) -> Timing {
         Some(Handler::Exec { command, line }) => {
             let commands = commands_of(command);
             if let Some(invocation) = find_invocation(&commands, "prestop") {
-                let step = prestop_step(container, pod, &run, &invocation, *line, &mut timing);
+                let step =
+                    prestop_step(container, pod, &run, &invocation, *line, &mut timing, lines);
                 // The SIGTERM after a successful `changeover prestop` finds the supervisor past
                 // its delay.
                 run_delay_counted = step.is_some();
@@ -342,6 +388,7 @@ fn prestop_step(
     invocation: &Invocation,
     line: usize,
     timing: &mut Timing,
+    lines: &mut CommandLines,
 ) -> Option<StopStep> {
     let mut refuse = |message: String| {
         timing.refusals.push(Refusal {
@@ -352,12 +399,12 @@ fn prestop_step(
         });
         None
     };
-    let args = match parse_prestop(&invocation.rest) {
-        Ok(args) => args,
-        Err(e) => return refuse(one_line(&e)),
+    let control = match lines.prestop(&invocation.rest) {
+        Ok(control) => control,
+        Err(message) => return refuse(message),
     };
     match run {
-        Some((_, Ok(s))) if s.control == args.control => {
+        Some((_, Ok(s))) if s.control == control => {
             return Some(StopStep {
                 ms: s.stop_delay.ms,
                 source: format!(
@@ -371,9 +418,9 @@ fn prestop_step(
     }
     // A supervisor in another container of the pod, on a control socket both name explicitly
     // (a shared volume).
-    if let Some(path) = &args.control {
+    if let Some(path) = &control {
         for other in &pod.containers {
-            if let Some((_, Ok(s))) = run_of(other) {
+            if let Some((_, Ok(s))) = run_of(other, lines) {
                 if s.control.as_ref() == Some(path) {
                     return Some(StopStep {
                         ms: s.stop_delay.ms,
@@ -393,7 +440,7 @@ fn prestop_step(
             "changeover prestop waits out the stop delay of the image's entrypoint, which the manifest does not show".to_string(),
         ));
     }
-    let control = args.control.as_ref().map_or_else(
+    let control = control.as_ref().map_or_else(
         || "the default control socket".to_string(),
         |p| p.display().to_string(),
     );

@@ -212,6 +212,17 @@ impl Node {
 
 /// An integer as go-yaml (what kubectl uses) resolves a plain scalar, then a whole float.
 fn yaml_int(text: &str) -> Option<i64> {
+    // The common case, `30` or `-1`, without an allocation.
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !unsigned.is_empty()
+        && unsigned.bytes().all(|b| b.is_ascii_digit())
+        && (unsigned.len() == 1 || !unsigned.starts_with('0'))
+    {
+        return text.strip_prefix('+').unwrap_or(text).parse().ok();
+    }
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return None; // `true`, `web`, `.inf`: no number at all
+    }
     let cleaned: String = text.chars().filter(|&c| c != '_').collect();
     let (negative, digits) = match cleaned.as_bytes().first() {
         Some(b'-') => (true, &cleaned[1..]),
@@ -250,7 +261,7 @@ fn yaml_int(text: &str) -> Option<i64> {
     let value: f64 = digits.parse().ok()?;
     let value = if negative { -value } else { value };
     // 2^63 is exactly representable; anything at or beyond it does not fit.
-    if value.fract() == 0.0 && value.abs() < 9.223_372_036_854_775_808e18 {
+    if value.fract() == 0.0 && value.abs() < 9.223_372_036_854_776e18 {
         #[allow(clippy::cast_possible_truncation)]
         Some(value as i64)
     } else {
@@ -393,34 +404,32 @@ impl<'a> Source<'a> {
         Source { text, line_starts }
     }
 
-    /// Whether a collection starting at `span` is written in flow style (`[` or `{`).
-    fn starts_flow(&self, span: Span) -> bool {
-        let Some(&start) = self.line_starts.get(span.start.line().wrapping_sub(1)) else {
+    /// Whether a collection starting at (line, column) is written in flow style (`[` or `{`).
+    fn starts_flow(&self, (line, col): (usize, usize)) -> bool {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
             return false;
         };
         self.text[start..]
             .chars()
-            .nth(span.start.col())
+            .nth(col)
             .is_some_and(|c| c == '[' || c == '{')
     }
 }
 
 fn parse_once(text: &str) -> Result<Vec<Node>, Failure> {
     let mut builder = Builder::default();
-    let src = Source::new(text);
     let mut parser = Parser::new_from_str(text);
     while let Some(event) = parser.next_event() {
+        // Only on the error path: is any open collection written in flow style?
         let in_flow = |b: &Builder| {
-            b.stack.iter().any(|f| {
-                matches!(
-                    f,
-                    Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. }
-                )
+            let src = Source::new(text);
+            b.stack.iter().any(|f| match f {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => src.starts_flow(*start),
             })
         };
         match event {
             Ok((event, span)) => {
-                if let Err(error) = builder.on_event(event, span, &src) {
+                if let Err(error) = builder.on_event(event, span) {
                     return Err(Failure {
                         error,
                         in_flow: false,
@@ -460,7 +469,9 @@ struct MeasuredNode {
 
 enum Frame {
     Seq {
-        flow: bool,
+        /// Where the collection starts (line, column), to tell flow from block style when a
+        /// parse fails.
+        start: (usize, usize),
         line: usize,
         anchor: usize,
         items: Vec<Node>,
@@ -468,7 +479,7 @@ enum Frame {
         height: usize,
     },
     Map {
-        flow: bool,
+        start: (usize, usize),
         line: usize,
         anchor: usize,
         entries: Entries,
@@ -513,12 +524,7 @@ fn is_null_text(text: &str) -> bool {
 }
 
 impl Builder {
-    fn on_event(
-        &mut self,
-        event: Event<'_>,
-        span: Span,
-        src: &Source<'_>,
-    ) -> Result<(), YamlError> {
+    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
         let line = span.start.line();
         match event {
             Event::Nothing
@@ -564,7 +570,7 @@ impl Builder {
             Event::SequenceStart(anchor, _) => {
                 self.check_depth(span)?;
                 self.stack.push(Frame::Seq {
-                    flow: src.starts_flow(span),
+                    start: (span.start.line(), span.start.col()),
                     line,
                     anchor,
                     items: Vec::new(),
@@ -576,7 +582,7 @@ impl Builder {
             Event::MappingStart(anchor, _) => {
                 self.check_depth(span)?;
                 self.stack.push(Frame::Map {
-                    flow: src.starts_flow(span),
+                    start: (span.start.line(), span.start.col()),
                     line,
                     anchor,
                     entries: Entries::default(),
@@ -593,7 +599,7 @@ impl Builder {
                 };
                 let (anchor, built) = match frame {
                     Frame::Seq {
-                        flow: _,
+                        start: _,
                         line,
                         anchor,
                         items,

@@ -3,7 +3,7 @@
 use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
-use crate::timing::{RefusedPart, container_timing};
+use crate::timing::RefusedPart;
 
 pub(crate) const RULE: Rule = Rule {
     id: "changeover-command",
@@ -24,9 +24,9 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    for w in &cx.workloads {
-        for c in &w.template.containers {
-            for refusal in container_timing(c, &w.template).refusals {
+    for (wi, w) in cx.workloads.iter().enumerate() {
+        for (ci, c) in w.template.containers.iter().enumerate() {
+            for refusal in &cx.timing(wi, ci).refusals {
                 let message = match refusal.part {
                     RefusedPart::Command => format!(
                         "`{}` fails before the server starts: the container never becomes ready",
@@ -43,7 +43,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                         line: refusal.line,
                         container: Some(c.name.clone()),
                         message,
-                        arithmetic: vec![refusal.message],
+                        arithmetic: vec![refusal.message.clone()],
                         fix: None,
                     },
                 );

@@ -5,7 +5,6 @@ use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
 use crate::model::PodTemplate;
-use crate::timing::container_timing;
 
 /// Time the kubelet and the runtime need between the end of the drain and SIGKILL.
 pub(crate) const MARGIN_MS: u64 = 2_000;
@@ -37,11 +36,11 @@ pub(crate) fn grace_term(pod: &PodTemplate) -> String {
 }
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    for w in &cx.workloads {
+    for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
-        for c in &pod.containers {
-            let t = container_timing(c, pod);
+        for (ci, c) in pod.containers.iter().enumerate() {
+            let t = cx.timing(wi, ci);
             // Nothing known to add up: no drain deadline and no known delay (a hook of unknown
             // length alone says nothing about the grace period).
             if t.fails_to_start() || (t.drain.is_none() && t.stop_delay_ms() == 0) {

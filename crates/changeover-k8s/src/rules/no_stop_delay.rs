@@ -3,7 +3,6 @@
 use super::{Emitter, FindingDraft, Rule, name_a_few};
 use crate::context::Context;
 use crate::finding::Severity;
-use crate::timing::container_timing;
 
 pub(crate) const RULE: Rule = Rule {
     id: "no-stop-delay",
@@ -37,7 +36,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if services.is_empty() {
                 continue;
             }
-            let t = container_timing(c, &w.template);
+            let t = cx.timing(wi, ci);
             // A refused changeover command line is changeover-command's finding, which says the
             // delay is lost: one problem, one finding.
             if t.has_stop_delay() || !t.refusals.is_empty() {

@@ -5,7 +5,6 @@ use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
-use crate::timing::container_timing;
 
 pub(crate) const RULE: Rule = Rule {
     id: "prestop-exceeds-grace",
@@ -23,11 +22,11 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    for w in &cx.workloads {
+    for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
-        for c in &pod.containers {
-            let t = container_timing(c, pod);
+        for (ci, c) in pod.containers.iter().enumerate() {
+            let t = cx.timing(wi, ci);
             let delay = t.stop_delay_ms();
             if t.fails_to_start() || t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
                 continue;
