@@ -606,6 +606,39 @@ mod tests {
     }
 
     #[test]
+    fn prestop_finds_its_supervisor_on_a_shared_socket_or_trusts_the_entrypoint() {
+        let hook = exec(&["changeover", "prestop", "--control", "/shared/c.sock"]);
+        let main = container(&["app"], &[], hook);
+        let mut sidecar = container(
+            &[
+                "changeover",
+                "run",
+                "--control=/shared/c.sock",
+                "--stop-delay=3s",
+                "--",
+                "x",
+            ],
+            &[],
+            None,
+        );
+        sidecar.name = "supervisor".into();
+        let pod = PodTemplate {
+            labels: Default::default(),
+            line: 1,
+            grace_period: None,
+            share_process_namespace: None,
+            injected_proxy: false,
+            containers: vec![main, sidecar],
+        };
+        let t = container_timing(&pod.containers[0], &pod);
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert_eq!(t.stop_delay_ms(), 3_000);
+        // No command: the image's entrypoint runs, which may be `changeover run`.
+        let t = timing_of(container(&[], &[], exec(&["changeover", "prestop"])));
+        assert!(t.refusals.is_empty() && t.has_stop_delay() && !t.exact());
+    }
+
+    #[test]
     fn run_flags_the_cli_refuses_mean_the_container_never_starts() {
         // Regression (issue 10): `--stop-delay 7` was credited 7 s; the CLI wants a unit.
         for flags in [
