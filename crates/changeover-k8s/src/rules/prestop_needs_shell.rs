@@ -10,7 +10,7 @@ use crate::shell::{basename, is_shell, strip_launchers};
 pub(crate) const RULE: Rule = Rule {
     id: "prestop-needs-shell",
     severity: Severity::Warning,
-    summary: "An exec preStop runs sh, bash or sleep in an image that has no shell (distroless, Chainguard static, scratch).",
+    summary: "An exec preStop runs sh, bash or sleep in an image that has no shell (distroless, Chainguard static, scratch, `ko://`).",
     rationale: "An exec hook runs inside the container's own image. Minimal images ship no \
         shell and no `sleep` binary, so the hook fails at once; the kubelet logs a \
         FailedPreStopHook event and sends SIGTERM immediately, and the stop delay the hook was \
