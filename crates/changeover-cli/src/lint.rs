@@ -25,7 +25,7 @@ const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Check Kubernetes manifests for graceful-termination mistakes",
-    after_help = "Exit status: 0 no finding at or above --fail-on, 1 such a finding, 2 bad usage or an input that could not be read or parsed.\n\nExamples:\n  changeover lint deploy/\n  helm template my-release ./chart | changeover lint -\n  changeover lint --explain grace-budget"
+    after_help = "Exit status: 0 no finding at or above --fail-on, 1 such a finding, 2 bad usage, an input that could not be read or parsed, or nothing to lint (see --allow-empty).\n\nExamples:\n  changeover lint deploy/\n  helm template my-release ./chart | changeover lint -\n  changeover lint --explain grace-budget"
 )]
 pub(crate) struct Args {
     /// Manifests: files, directories (searched recursively for *.yaml, *.yml, *.json), or - for standard input.
@@ -51,6 +51,15 @@ pub(crate) struct Args {
     /// Print a rule's rationale and fix, then exit.
     #[arg(long, value_name = "RULE")]
     explain: Option<String>,
+
+    /// The namespace of objects that set none, as for `kubectl apply -n NS` [default: default].
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+
+    /// Exit 0 when the inputs hold no Kubernetes object (an empty standard input, a directory
+    /// without manifests), instead of 2 with "nothing to lint".
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +91,15 @@ pub(crate) fn main(args: Args) -> ExitCode {
 
     let mut config = Config::default();
     config.kube_version = args.kube_version;
+    config.allow_empty = args.allow_empty;
+    if let Some(ns) = &args.namespace {
+        if !valid_namespace(ns) {
+            return usage_error(&format!(
+                "--namespace {ns:?}: not a namespace name; use lowercase letters, digits and '-' (at most 63), e.g. --namespace shop"
+            ));
+        }
+        config.namespace = Some(ns.clone());
+    }
     for id in &args.disable {
         if let Err(e) = config.disable(id.trim()) {
             return usage_error(&format!("--disable: {e}"));
@@ -183,9 +201,7 @@ fn add_path(linter: &mut Linter, path: &Path) {
                 linter.add_error(InputError::unreadable(&name, e));
             }
             if files.is_empty() {
-                eprintln!(
-                    "changeover lint: {name}: no *.yaml, *.yml or *.json file in this directory"
-                );
+                linter.add_empty_directory(&name);
             }
             for file in files {
                 add_file(linter, &file);
@@ -233,6 +249,17 @@ fn collect_manifests(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         pending.extend(subdirs.into_iter().rev());
     }
     Ok(())
+}
+
+/// A DNS label, as Kubernetes requires of namespace names.
+fn valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-')
 }
 
 fn is_manifest_name(path: &Path) -> bool {

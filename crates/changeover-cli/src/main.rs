@@ -36,13 +36,13 @@ enum Command {
     /// Drive HTTP/1.1 load at a URL, optionally while running a restart command, and count every failed request.
     Load(load::Args),
     /// Run a server with zero-downtime reloads and the Kubernetes stop sequence (also as PID 1).
-    Run(run::Args),
+    Run(changeover_flags::cli::RunArgs),
     /// Start a new generation of the server under a running `changeover run`.
     Reload(reload::Args),
     /// Show every generation of a running `changeover run`.
     Status(status::Args),
     /// Begin the stop of a running `changeover run`; return once its stop delay has passed.
-    Prestop(prestop::Args),
+    Prestop(changeover_flags::cli::PrestopArgs),
     /// Restart a demo server many ways under load and count failed requests.
     Demo(demo::Args),
     /// The server `demo` restarts (internal).

@@ -5,11 +5,11 @@
 //!
 //! Exit status: 0 the delay has passed, 1 no supervisor answered.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use changeover::format_duration;
+use changeover_flags::cli::PrestopArgs;
+use changeover_flags::format_duration;
 use changeover_supervisor::control;
 use changeover_supervisor::protocol::{Request, Response};
 
@@ -19,21 +19,8 @@ use crate::control_path;
 /// grace period bounds the hook anyway.
 const TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Options of `changeover prestop`.
-#[derive(clap::Args, Debug)]
-#[command(
-    about = "Begin the stop of a running `changeover run` and return once its stop delay has passed (a preStop hook)",
-    after_help = "Exit status: 0 the stop delay has passed, 1 no supervisor answered.\n\nIn a pod spec:\n  lifecycle:\n    preStop:\n      exec:\n        command: [\"changeover\", \"prestop\"]"
-)]
-pub(crate) struct Args {
-    /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
-    #[arg(long, value_name = "PATH")]
-    control: Option<PathBuf>,
-}
-
 /// Runs `changeover prestop`.
-pub(crate) fn main(args: Args) -> ExitCode {
+pub(crate) fn main(args: PrestopArgs) -> ExitCode {
     let path = control_path(args.control);
     match control::request(&path, &Request::Prestop, Some(TIMEOUT)) {
         Ok(Response::Prestop(reply)) => {

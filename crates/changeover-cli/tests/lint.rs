@@ -173,7 +173,7 @@ fn sarif_format_is_sarif_2_1_0() {
     assert_eq!(run0["tool"]["driver"]["name"], "changeover");
     assert_eq!(
         run0["tool"]["driver"]["rules"].as_array().unwrap().len(),
-        16
+        changeover_k8s::rules::all().len()
     );
     let result = run0["results"]
         .as_array()
@@ -245,7 +245,7 @@ fn directories_are_searched_recursively_for_manifests_only() {
     fs::create_dir_all(root.join(".git")).unwrap();
     let bad = fs::read(fixture("missing-pdb", "fire.yaml")).unwrap();
     fs::write(root.join("deploy/base/queue.yml"), &bad).unwrap();
-    fs::write(root.join("deploy/budget.json"), br#"{"kind": "PodDisruptionBudget", "metadata": {"name": "b"}, "spec": {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow", "selector": {"matchLabels": {"app": "nothing"}}}}"#).unwrap();
+    fs::write(root.join("deploy/budget.json"), br#"{"kind": "PodDisruptionBudget", "metadata": {"name": "b", "namespace": "infra"}, "spec": {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow", "selector": {"matchLabels": {"app": "nothing"}}}}"#).unwrap();
     fs::write(root.join("deploy/README.md"), "not a manifest: {{ }}").unwrap();
     fs::write(root.join(".git/config.yaml"), "{{ not linted }}").unwrap();
     let run = lint_in(root, &["deploy"], b"");
@@ -309,6 +309,9 @@ fn bad_inputs_get_clear_errors() {
         .status(2)
         .stderr_has("blob.yaml: this is a binary file");
     lint_in(p, &["empty.yaml"], b"")
+        .status(2)
+        .stderr_has("empty.yaml: nothing to lint: it holds no Kubernetes object");
+    lint_in(p, &["--allow-empty", "empty.yaml"], b"")
         .status(0)
         .stdout_has("checked 1 file, 0 objects: no findings");
     lint_in(p, &["widget.yaml"], b"")
@@ -363,4 +366,252 @@ fn repository_deploy_manifests_lint_clean() {
         return;
     }
     lint(&[&deploy.display().to_string()]).status(0);
+}
+
+/// Regression (issue 10): `changeover lint - </dev/null` (what a failed `helm template` pipes
+/// without pipefail) and a directory without manifests exited 0, as if all were well.
+#[test]
+fn nothing_to_lint_exits_2_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("charts/empty")).unwrap();
+    fs::write(
+        dir.path().join("charts/empty/README.md"),
+        "no manifests here",
+    )
+    .unwrap();
+    lint_in(dir.path(), &["-"], b"")
+        .status(2)
+        .stderr_has("error: <stdin>: nothing to lint: standard input holds no Kubernetes object")
+        .stderr_has("set -o pipefail");
+    let run = lint_in(dir.path(), &["--format", "json", "-"], b"");
+    run.status(2);
+    let json = run.json();
+    assert!(
+        json["input_errors"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to lint"),
+        "{}",
+        run.context()
+    );
+    lint_in(dir.path(), &["charts"], b"")
+        .status(2)
+        .stderr_has("charts: nothing to lint: the directory holds no *.yaml, *.yml or *.json file");
+    lint_in(dir.path(), &["--allow-empty", "charts", "-"], b"").status(0);
+}
+
+/// Regression (issue 10): files meant for `kubectl apply -n NS` leave namespaces unset.
+#[test]
+fn namespace_puts_objects_without_one_there() {
+    let path = fixtures()
+        .join("regressions/namespace-flag.yaml")
+        .display()
+        .to_string();
+    lint(&["--namespace", "shop", &path])
+        .status(0)
+        .stdout_has("no findings");
+    // Without it the Deployment lands in `default`, away from its budget.
+    lint(&[&path])
+        .status(1)
+        .stdout_has("warning[missing-pdb] Deployment/default/cart");
+    lint(&["--namespace", "Shop_1", &path])
+        .status(2)
+        .stderr_has("--namespace \"Shop_1\": not a namespace name");
+}
+
+/// Runs the real `changeover` binary with `args` and returns its standard error.
+fn changeover_stderr(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_changeover"))
+        .args(args)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the changeover binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Contract (issue 10): a command line the CLI refuses is a finding that quotes the CLI's own
+/// message, word for word: the lint and the binary parse with the same definitions.
+#[test]
+fn refused_command_lines_quote_what_the_cli_itself_prints() {
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["prestop", "--stop-delay", "3s"],
+            "[changeover, run, --, app]",
+            "[changeover, prestop, --stop-delay, 3s]",
+        ),
+        (
+            &["run", "--stop-delay", "7", "--", "app"],
+            "[changeover, run, --stop-delay, '7', --, app]",
+            "[sleep, '1']",
+        ),
+        (
+            &["run", "--reload-signal", "TERM", "--", "app"],
+            "[changeover, run, --reload-signal, TERM, --, app]",
+            "[sleep, '1']",
+        ),
+    ];
+    for (args, command, hook) in cases {
+        let (status, stderr) = changeover_stderr(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        let cli_message: Vec<&str> = stderr
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let manifest = format!(
+            "kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    command: {command}\n    lifecycle: {{preStop: {{exec: {{command: {hook}}}}}}}\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let run = lint_in(dir.path(), &["--format", "json", "-"], manifest.as_bytes());
+        run.status(1);
+        let json = run.json();
+        let f = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "changeover-command")
+            .unwrap_or_else(|| panic!("no changeover-command finding\n{}", run.context()));
+        assert_eq!(f["arithmetic"][0], cli_message.join(" "), "{args:?}");
+    }
+}
+
+/// Contract (issue 10): every flag the lint reads goes through the very parser and checks the CLI
+/// uses, so the two cannot disagree: for each value, the lint refuses exactly what
+/// `changeover run` refuses, and credits exactly the stop delay and drain deadline the
+/// supervisor would run with (in a pod, where `KUBERNETES_SERVICE_HOST` is set).
+#[test]
+fn every_flag_the_lint_reads_agrees_with_the_cli() {
+    use changeover_k8s::input::load;
+    use changeover_k8s::model::Object;
+    use changeover_k8s::timing::container_timing;
+    use changeover_supervisor::{Config, Defaults, Options};
+
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--stop-delay", "7"],
+        &["--stop-delay", "7s"],
+        &["--stop-delay=1m30s"],
+        &["--stop-delay", "0"],
+        &["--stop-delay", "500ms"],
+        &["--stop-delay", "1.5s"],
+        &["--stop-delay", "5us"],
+        &["--stop-delay", "-1s"],
+        &["--stop-delay", "2min"],
+        &["--drain-timeout", "20"],
+        &["--drain-timeout=25s"],
+        &["--drain-timeout", "soon"],
+        &["--ready-timeout", "90s"],
+        &["--ready-timeout", "90"],
+        &["--ready", "delay:2s"],
+        &["--ready", "delay:2"],
+        &["--stop-signal", "QUIT"],
+        &["--stop-signal", "sigquit"],
+        &["--stop-signal", "3"],
+        &["--stop-signal", "TREM"],
+        &["--reload-signal", "USR2"],
+        &["--reload-signal", "KILL"],
+        &["--reload-signal", "INT"],
+        &["--reload-signal", "CHLD"],
+        &["--control", "/run/c.sock"],
+        &["--no-such-flag"],
+        &["--stop-delay"],
+        &["-s", "5s"],
+    ];
+    let defaults = Defaults {
+        kubernetes: true,
+        runtime_dir: None,
+        uid: 0,
+    };
+    for flags in cases {
+        let mut words: Vec<&str> = flags.to_vec();
+        words.extend(["--", "/app/server"]);
+        let cli = changeover_flags::cli::parse_run(&words)
+            .map_err(|e| changeover_flags::cli::one_line(&e))
+            .and_then(|a| {
+                Config::from_options(
+                    Options {
+                        listen: a.listen,
+                        pid_file: a.pid_file,
+                        control: a.control,
+                        health: a.health,
+                        ready: a.ready,
+                        ready_timeout: a.ready_timeout,
+                        stop_delay: a.stop_delay,
+                        drain_timeout: a.drain_timeout,
+                        stop_signal: a.stop_signal,
+                        reload_signal: a.reload_signal,
+                        max_draining: a.max_draining,
+                        command: a.command,
+                    },
+                    &defaults,
+                )
+                .map_err(|e| format!("changeover run: {e}"))
+            });
+        let command: Vec<String> = ["changeover", "run"]
+            .iter()
+            .chain(&words)
+            .map(|w| format!("{w:?}"))
+            .collect();
+        let manifest = format!(
+            "kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    command: [{}]\n",
+            command.join(", ")
+        );
+        let loaded = load("p.yaml", manifest.as_bytes());
+        let Object::Workload(pod) = &loaded.objects[0] else {
+            panic!("{manifest}")
+        };
+        let timing = container_timing(&pod.template.containers[0], &pod.template);
+        match cli {
+            Ok(config) => {
+                assert!(
+                    timing.refusals.is_empty(),
+                    "{flags:?}: {:?}",
+                    timing.refusals
+                );
+                assert_eq!(
+                    timing.stop_delay_ms(),
+                    config.timing.stop_delay.as_millis() as u64,
+                    "{flags:?}"
+                );
+                assert_eq!(
+                    timing.drain_ms(),
+                    config.timing.drain_timeout.as_millis() as u64,
+                    "{flags:?}"
+                );
+            }
+            Err(message) => {
+                assert_eq!(
+                    timing.refusals.len(),
+                    1,
+                    "{flags:?}: the CLI refuses: {message}"
+                );
+                assert_eq!(timing.refusals[0].message, message, "{flags:?}");
+            }
+        }
+    }
+}
+
+/// The lint's idea of `changeover run`'s defaults is the library's.
+#[test]
+fn the_lint_knows_the_supervisor_defaults() {
+    use changeover_k8s::timing::{
+        SUPERVISOR_DEFAULT_DRAIN_MS, SUPERVISOR_DEFAULT_READY_MS, SUPERVISOR_DEFAULT_STOP_DELAY_MS,
+    };
+    assert_eq!(
+        u128::from(SUPERVISOR_DEFAULT_STOP_DELAY_MS),
+        changeover::DEFAULT_KUBERNETES_STOP_DELAY.as_millis()
+    );
+    assert_eq!(
+        u128::from(SUPERVISOR_DEFAULT_DRAIN_MS),
+        changeover::DEFAULT_DRAIN_TIMEOUT.as_millis()
+    );
+    assert_eq!(
+        u128::from(SUPERVISOR_DEFAULT_READY_MS),
+        changeover::DEFAULT_READY_TIMEOUT.as_millis()
+    );
 }

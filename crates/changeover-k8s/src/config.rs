@@ -88,6 +88,11 @@ pub struct Config {
     disabled: Vec<&'static str>,
     /// The cluster version to check version-dependent fields against; `None` skips those checks.
     pub kube_version: Option<KubeVersion>,
+    /// The namespace of objects that set none (`kubectl apply -n NS`); `default` when `None`.
+    pub namespace: Option<String>,
+    /// Whether a run with no Kubernetes object at all is fine; otherwise it is an input error
+    /// ("nothing to lint"), since it usually means a failed `helm template` upstream.
+    pub allow_empty: bool,
 }
 
 impl Config {

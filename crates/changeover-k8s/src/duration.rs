@@ -1,54 +1,10 @@
-//! Durations as people write them in manifests: changeover's flags (`5s`, `500ms`, `1m30s`) and
-//! the arguments of `sleep` (`5`, `0.5`, `1m`, `infinity`). Everything is kept in milliseconds.
+//! Durations of the stop sequence, kept in milliseconds: the arguments of `sleep` (`5`, `0.5`,
+//! `1m`, `infinity`), which is coreutils' grammar and not changeover's, and how findings show a
+//! duration. changeover's own flags (`5s`, `500ms`, `1m30s`) are read by `changeover-flags`, the
+//! parser the CLI itself uses, never here.
 
 /// A duration that never ends (`sleep infinity`).
 pub const FOREVER_MS: u64 = u64::MAX;
-
-/// Parses a flag duration: one or more `NUMBER UNIT` pairs with units `ns`, `us`, `ms`, `s`, `m`,
-/// `h`, or a bare number of seconds. Returns milliseconds, rounded to the nearest.
-///
-/// ```
-/// use changeover_k8s::duration::parse_duration;
-/// assert_eq!(parse_duration("5s"), Some(5_000));
-/// assert_eq!(parse_duration("500ms"), Some(500));
-/// assert_eq!(parse_duration("1m30s"), Some(90_000));
-/// assert_eq!(parse_duration("1.5s"), Some(1_500));
-/// assert_eq!(parse_duration("7"), Some(7_000));
-/// assert_eq!(parse_duration("soon"), None);
-/// ```
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if let Some(ns) = number_nanos(text, 1_000_000_000) {
-        return Some(nanos_to_ms(ns));
-    }
-    let mut rest = text;
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(number_len);
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_len);
-        let scale: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        total = total.saturating_add(number_nanos(number, scale)?);
-        rest = after;
-    }
-    Some(nanos_to_ms(total))
-}
 
 /// Parses the arguments of `sleep` (GNU and busybox): each a number with an optional suffix `s`,
 /// `m`, `h` or `d`, added together; `inf`/`infinity` never ends. `None` when an argument is not a
@@ -113,7 +69,8 @@ fn nanos_to_ms(ns: u128) -> u64 {
     u64::try_from(ns.saturating_add(500_000) / 1_000_000).unwrap_or(FOREVER_MS)
 }
 
-/// Formats milliseconds the way findings show them: `5s`, `1.5s`, `250ms`, `forever`.
+/// Formats milliseconds the way findings show them (changeover's one formatter, and `forever`
+/// for `sleep infinity`): `5s`, `1.5s`, `250ms`, `forever`.
 ///
 /// ```
 /// use changeover_k8s::duration::format_ms;
@@ -126,35 +83,17 @@ pub fn format_ms(ms: u64) -> String {
     if ms == FOREVER_MS {
         return "forever".to_string();
     }
-    if ms % 1000 == 0 {
-        return format!("{}s", ms / 1000);
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let frac = format!("{:03}", ms % 1000);
-    format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
+    changeover_flags::format_duration(std::time::Duration::from_millis(ms))
+}
+
+/// Milliseconds of a duration, saturating at [`FOREVER_MS`].
+pub fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(FOREVER_MS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flag_durations() {
-        assert_eq!(parse_duration("1h"), Some(3_600_000));
-        assert_eq!(parse_duration("2m"), Some(120_000));
-        assert_eq!(parse_duration("0"), Some(0));
-        assert_eq!(parse_duration("100us"), Some(0));
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("-5s"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(
-            parse_duration("99999999999999999999999999h"),
-            Some(FOREVER_MS)
-        );
-    }
 
     #[test]
     fn sleep_arguments() {

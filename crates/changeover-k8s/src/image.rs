@@ -3,7 +3,7 @@
 //! Only the name is available to a linter, so this recognises the well-known shell-less families
 //! by name and says nothing about the rest: distroless images (except their `:debug` tags, which
 //! add busybox), Chainguard's `static` image (the default base of `ko`), and images named
-//! `scratch`.
+//! `scratch`, and `ko://` references (ko's default base is Chainguard's static image).
 
 /// Why `image` most likely has no shell (nor `sleep`), or `None` when nothing suggests so.
 ///
@@ -16,6 +16,11 @@
 /// ```
 pub fn shell_less_reason(image: &str) -> Option<&'static str> {
     let image = image.trim().to_ascii_lowercase();
+    if image.starts_with("ko://") {
+        return Some(
+            "ko builds `ko://` images on a distroless base (cgr.dev/chainguard/static by default), with no shell and no `sleep`",
+        );
+    }
     let without_digest = image.split('@').next().unwrap_or("");
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
     let (path, tag) = match without_digest[last_slash..].find(':') {
@@ -50,6 +55,7 @@ mod tests {
             "cgr.dev/chainguard/static:latest",
             "scratch",
             "example.com/base/scratch:1",
+            "ko://github.com/example/app/cmd/server",
         ] {
             assert!(shell_less_reason(image).is_some(), "{image}");
         }

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{InvalidField, Object, objects_from_document};
-use crate::yaml::{MAX_ALIAS_NODES, MAX_DEPTH, YamlErrorKind, parse_documents};
+use crate::model::{ForeignPods, InvalidField, Object, objects_from_document};
+use crate::yaml::{MAX_ALIAS_NODES, MAX_DEPTH, YamlError, YamlErrorKind, parse_documents};
 
 /// Why an input, or one object in it, could not be linted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub enum InputErrorKind {
     Yaml(YamlErrorKind),
     /// An object has a field of the wrong type.
     Invalid(InvalidField),
+    /// Nothing was linted where something was expected: an empty standard input (what a failed
+    /// `helm template` pipes on), a directory without manifests, inputs without any object.
+    NothingToLint(String),
 }
 
 impl InputError {
@@ -42,6 +45,15 @@ impl InputError {
             file: Arc::from(file),
             line: None,
             kind: InputErrorKind::Unreadable(reason.to_string()),
+        }
+    }
+
+    /// Nothing to lint: `what` says where nothing was found, e.g. `standard input is empty`.
+    pub fn nothing_to_lint(file: &str, what: impl fmt::Display) -> InputError {
+        InputError {
+            file: Arc::from(file),
+            line: None,
+            kind: InputErrorKind::NothingToLint(what.to_string()),
         }
     }
 
@@ -56,6 +68,7 @@ impl InputError {
             }
             InputErrorKind::Yaml(kind) => kind.to_string(),
             InputErrorKind::Invalid(field) => format!("{}: {}", field.object, field.problem),
+            InputErrorKind::NothingToLint(what) => format!("nothing to lint: {what}"),
         }
     }
 
@@ -84,6 +97,9 @@ impl InputError {
             InputErrorKind::Invalid(field) => {
                 format!("correct `{}` (the API server would refuse this object too)", field.field)
             }
+            InputErrorKind::NothingToLint(_) => {
+                "check that the command before `|` succeeded (`set -o pipefail` makes a failed `helm template` fail the pipeline), and the paths; pass --allow-empty when no object is expected".into()
+            }
         }
     }
 }
@@ -106,6 +122,9 @@ pub struct Loaded {
     pub objects: Vec<Object>,
     /// Objects of other kinds, skipped.
     pub skipped: usize,
+    /// Pods Services and budgets may select whose spec is not read (operators' custom resources,
+    /// workloads that failed to load).
+    pub foreign: Vec<ForeignPods>,
     /// Problems; when the input as a whole is unreadable there is exactly one and no object.
     pub errors: Vec<InputError>,
 }
@@ -123,6 +142,12 @@ pub struct Loaded {
 /// assert_eq!(loaded.errors[0].kind, InputErrorKind::Template);
 /// ```
 pub fn load(file: &str, bytes: &[u8]) -> Loaded {
+    load_in(file, bytes, "default")
+}
+
+/// [`load`], with objects that set no namespace placed in `namespace` (as `kubectl apply -n`
+/// would).
+pub fn load_in(file: &str, bytes: &[u8], namespace: &str) -> Loaded {
     let file: Arc<str> = Arc::from(file);
     let fail = |line: Option<usize>, kind: InputErrorKind| Loaded {
         errors: vec![InputError {
@@ -131,6 +156,16 @@ pub fn load(file: &str, bytes: &[u8]) -> Loaded {
             kind,
         }],
         ..Loaded::default()
+    };
+    // UTF-16 with a byte order mark is what PowerShell's `>` writes.
+    let decoded;
+    let bytes = match utf16(bytes) {
+        Some(Ok(text)) => {
+            decoded = text;
+            decoded.as_bytes()
+        }
+        Some(Err(offset)) => return fail(Some(line_of(bytes, offset)), InputErrorKind::NotUtf8),
+        None => bytes,
     };
     if bytes.contains(&0) {
         return fail(None, InputErrorKind::Binary);
@@ -146,23 +181,18 @@ pub fn load(file: &str, bytes: &[u8]) -> Loaded {
     let docs = match parse_documents(text) {
         Ok(docs) => docs,
         Err(e) => {
-            let templated = matches!(
-                e.kind,
-                YamlErrorKind::Syntax(_) | YamlErrorKind::ComplexKey | YamlErrorKind::BadMerge
-            );
-            if templated {
-                if let Some(at) = text.find("{{") {
-                    return fail(Some(line_of(text.as_bytes(), at)), InputErrorKind::Template);
-                }
+            if let Some(line) = template_broke_the_parse(text, &e) {
+                return fail(Some(line), InputErrorKind::Template);
             }
             return fail(Some(e.line), InputErrorKind::Yaml(e.kind));
         }
     };
     let mut loaded = Loaded::default();
     for doc in &docs {
-        let extracted = objects_from_document(doc, &file);
+        let extracted = objects_from_document(doc, &file, namespace);
         loaded.objects.extend(extracted.objects);
         loaded.skipped += extracted.skipped;
+        loaded.foreign.extend(extracted.foreign);
         loaded
             .errors
             .extend(extracted.invalid.into_iter().map(|field| InputError {
@@ -176,6 +206,69 @@ pub fn load(file: &str, bytes: &[u8]) -> Loaded {
             }));
     }
     loaded
+}
+
+/// Decodes UTF-16 that starts with its byte order mark; `Err` holds the byte offset of an
+/// unpaired surrogate, `None` means the input is not UTF-16.
+fn utf16(bytes: &[u8]) -> Option<Result<String, usize>> {
+    let little = match bytes {
+        [0xff, 0xfe, ..] => true,
+        [0xfe, 0xff, ..] => false,
+        _ => return None,
+    };
+    let units = bytes[2..].chunks(2).map(|pair| match (pair, little) {
+        ([a, b], true) => u16::from_le_bytes([*a, *b]),
+        ([a, b], false) => u16::from_be_bytes([*a, *b]),
+        _ => 0xfffd, // an odd trailing byte
+    });
+    let mut text = String::with_capacity(bytes.len() / 2);
+    for (i, c) in char::decode_utf16(units).enumerate() {
+        match c {
+            Ok(c) => text.push(c),
+            Err(_) => return Some(Err(2 + 2 * i)),
+        }
+    }
+    Some(Ok(text))
+}
+
+/// When a parse failed, whether template syntax is what broke it: the text parses, or fails
+/// later, once every `{{ … }}` is blanked out. Then the line of the first `{{`. A quoted
+/// `"{{ $labels.instance }}"` in a rendered PrometheusRule is fine YAML and never blamed.
+fn template_broke_the_parse(text: &str, error: &YamlError) -> Option<usize> {
+    let templated = matches!(
+        error.kind,
+        YamlErrorKind::Syntax(_) | YamlErrorKind::ComplexKey | YamlErrorKind::BadMerge
+    );
+    let first = text.find("{{")?;
+    if !templated {
+        return None;
+    }
+    let blanked = blank_templates(text);
+    match parse_documents(&blanked) {
+        Ok(_) => Some(line_of(text.as_bytes(), first)),
+        Err(e) if e.line > error.line => Some(line_of(text.as_bytes(), first)),
+        Err(_) => None,
+    }
+}
+
+/// `text` with each `{{ … }}` (on one line) replaced by spaces, so lines and columns stay put.
+fn blank_templates(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        let Some(close) = after[..line_end].find("}}") else {
+            out.push_str(&rest[..open + 2]);
+            rest = &rest[open + 2..];
+            continue;
+        };
+        out.push_str(&rest[..open]);
+        out.extend(std::iter::repeat_n(' ', after[..close + 2].chars().count()));
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {

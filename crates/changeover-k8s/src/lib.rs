@@ -5,17 +5,26 @@
 //!
 //! # Theory of operation
 //!
-//! 1. **Load** ([`input::load`]): each input is checked for binary content and UTF-8, parsed as a
-//!    YAML stream (JSON is YAML) into [`yaml::Node`]s that remember their line, under a depth
-//!    limit and an alias-expansion budget so that hostile input is refused quickly in bounded
-//!    memory. A parse failure in text holding `{{` is reported as an unrendered template.
+//! 1. **Load** ([`input::load`]): each input is decoded (UTF-8, or UTF-16 with a byte order
+//!    mark), checked for binary content, and parsed as a YAML stream (JSON is YAML) into
+//!    [`yaml::Node`]s that remember their line, under a depth limit and an alias-expansion budget
+//!    so that hostile input is refused quickly in bounded memory. Values are read as kubectl reads
+//!    them (`0x1E` and `30.0` are integers; a flow collection may continue at its key's column).
+//!    A parse failure is blamed on template syntax only when blanking every `{{ … }}` makes it go
+//!    away.
 //! 2. **Model** ([`model`]): every document (and every item of a `kind: List`) of a kind the rules
-//!    read — Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, PodDisruptionBudget,
-//!    HorizontalPodAutoscaler — becomes an [`model::Object`] with Kubernetes' defaults applied;
-//!    other kinds are counted and skipped. A field of the wrong type fails that object only.
+//!    read — Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob,
+//!    Pod, Service, PodDisruptionBudget, HorizontalPodAutoscaler — becomes an [`model::Object`]
+//!    with Kubernetes' defaults applied; other kinds are counted and skipped, except that a custom
+//!    resource an operator turns into pods (a `Prometheus`) is kept as [`model::ForeignPods`] for
+//!    selectors to match. A field of the wrong type fails that object only (its pods still count
+//!    as selected, so one mistake gives one message).
 //! 3. **Relate**: the objects of *all* inputs of a run are indexed together, so a Service in one
 //!    file selects a Deployment in another; selectors match within a namespace (`default` when
-//!    unset).
+//!    unset, or [`Config::namespace`]) and see the labels controllers add to every pod; a Service
+//!    reaches the containers its ports' `targetPort`s name. `changeover run`/`prestop` command
+//!    lines are read with the CLI's own clap definitions and duration parser
+//!    (`changeover-flags`), never a copy.
 //! 4. **Check** ([`rules`]): each enabled rule reads the relations and emits findings that carry
 //!    the arithmetic behind them (the grace-period sum, the computed `disruptionsAllowed`, the
 //!    rounded percentages) and a fix. Objects annotated `changeover.lint/ignore: "rule-a,rule-b"`
@@ -73,7 +82,7 @@ pub use finding::{Finding, Severity};
 pub use input::InputError;
 pub use rules::Rule;
 
-use model::Object;
+use model::{ForeignPods, Object};
 
 /// Collects the inputs of one run, then lints them together.
 #[derive(Debug)]
@@ -81,6 +90,7 @@ pub struct Linter {
     config: Config,
     files: Vec<Arc<str>>,
     objects: Vec<Object>,
+    foreign: Vec<ForeignPods>,
     skipped: usize,
     errors: Vec<InputError>,
 }
@@ -92,6 +102,7 @@ impl Linter {
             config,
             files: Vec::new(),
             objects: Vec::new(),
+            foreign: Vec::new(),
             skipped: 0,
             errors: Vec::new(),
         }
@@ -99,9 +110,11 @@ impl Linter {
 
     /// Adds one input (a file's bytes, or standard input's) under the name findings will show.
     pub fn add_input(&mut self, name: &str, bytes: &[u8]) {
-        let loaded = input::load(name, bytes);
+        let namespace = self.config.namespace.as_deref().unwrap_or("default");
+        let loaded = input::load_in(name, bytes, namespace);
         self.files.push(Arc::from(name));
         self.objects.extend(loaded.objects);
+        self.foreign.extend(loaded.foreign);
         self.skipped += loaded.skipped;
         self.errors.extend(loaded.errors);
     }
@@ -112,9 +125,37 @@ impl Linter {
         self.errors.push(error);
     }
 
+    /// Records a directory that holds no manifest file: nothing to lint there (unless the
+    /// configuration allows empty input).
+    pub fn add_empty_directory(&mut self, name: &str) {
+        self.files.push(Arc::from(name));
+        if !self.config.allow_empty {
+            self.errors.push(InputError::nothing_to_lint(
+                name,
+                "the directory holds no *.yaml, *.yml or *.json file",
+            ));
+        }
+    }
+
     /// Runs every enabled rule over everything added.
-    pub fn finish(self) -> Report {
-        let cx = context::Context::new(&self.objects, &self.config);
+    pub fn finish(mut self) -> Report {
+        if !self.config.allow_empty
+            && self.errors.is_empty()
+            && self.objects.is_empty()
+            && self.skipped == 0
+        {
+            let what = match self.files.len() {
+                0 => "no input was given".to_string(),
+                1 if &*self.files[0] == "<stdin>" => {
+                    "standard input holds no Kubernetes object (is it the output of a `helm template` that failed?)".to_string()
+                }
+                1 => "it holds no Kubernetes object".to_string(),
+                n => format!("none of the {n} inputs holds a Kubernetes object"),
+            };
+            let file = self.files.first().map_or("<none>", |f| &**f).to_string();
+            self.errors.push(InputError::nothing_to_lint(&file, what));
+        }
+        let cx = context::Context::new(&self.objects, &self.foreign, &self.config);
         let mut findings = rules::run(&cx);
         let order: HashMap<&str, usize> = self
             .files

@@ -119,39 +119,71 @@ fn is_assignment(word: &str) -> bool {
 /// assert_eq!(cmds.last().unwrap(), &vec!["exec", "my app", "--flag=a b"]);
 /// ```
 pub fn commands(script: &str) -> Vec<Vec<String>> {
-    let mut commands = Vec::new();
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = script.chars().peekable();
+    simple_commands(script)
+        .into_iter()
+        .map(|c| c.words)
+        .collect()
+}
 
-    let end_word = |words: &mut Vec<String>, word: &mut String, in_word: &mut bool| {
-        if *in_word {
-            words.push(std::mem::take(word));
-            *in_word = false;
+/// One simple command of a script: its words (quotes and escapes resolved) and its text as
+/// written, which is what a fix should quote (`nginx -g 'daemon off;'`, not `nginx -g daemon off;`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleCommand {
+    /// The words, leading keywords and assignments removed.
+    pub words: Vec<String>,
+    /// The command as written in the script.
+    pub source: String,
+}
+
+/// [`commands`], with the text of each command as written.
+///
+/// ```
+/// use changeover_k8s::shell::simple_commands;
+/// let cmds = simple_commands("cd /app; then nginx -g 'daemon off;'");
+/// assert_eq!(cmds[1].source, "nginx -g 'daemon off;'");
+/// assert_eq!(cmds[1].words, ["nginx", "-g", "daemon off;"]);
+/// ```
+pub fn simple_commands(script: &str) -> Vec<SimpleCommand> {
+    let mut commands = Vec::new();
+    // Words of the current command with the byte range each covers in the script.
+    let mut words: Vec<(String, usize, usize)> = Vec::new();
+    let mut word = String::new();
+    let mut word_start: Option<usize> = None;
+    let mut chars = script.char_indices().peekable();
+
+    let end_word = |words: &mut Vec<(String, usize, usize)>,
+                    word: &mut String,
+                    word_start: &mut Option<usize>,
+                    end: usize| {
+        if let Some(start) = word_start.take() {
+            words.push((std::mem::take(word), start, end));
         }
     };
-    let end_command = |commands: &mut Vec<Vec<String>>, words: &mut Vec<String>| {
-        let mut cmd = std::mem::take(words);
+    let end_command = |commands: &mut Vec<SimpleCommand>,
+                       words: &mut Vec<(String, usize, usize)>| {
+        let cmd = std::mem::take(words);
         let lead = cmd
             .iter()
-            .take_while(|w| LEADING_KEYWORDS.contains(&w.as_str()) || is_assignment(w))
+            .take_while(|(w, ..)| LEADING_KEYWORDS.contains(&w.as_str()) || is_assignment(w))
             .count();
-        cmd.drain(..lead);
-        if !cmd.is_empty() {
-            commands.push(cmd);
+        let rest = &cmd[lead..];
+        if let (Some(first), Some(last)) = (rest.first(), rest.last()) {
+            commands.push(SimpleCommand {
+                words: rest.iter().map(|(w, ..)| w.clone()).collect(),
+                source: script[first.1..last.2].to_string(),
+            });
         }
     };
 
-    while let Some(c) = chars.next() {
+    while let Some((at, c)) = chars.next() {
         match c {
-            ' ' | '\t' | '\r' => end_word(&mut words, &mut word, &mut in_word),
+            ' ' | '\t' | '\r' => end_word(&mut words, &mut word, &mut word_start, at),
             '\n' | ';' | '&' | '|' => {
-                end_word(&mut words, &mut word, &mut in_word);
+                end_word(&mut words, &mut word, &mut word_start, at);
                 end_command(&mut commands, &mut words);
             }
-            '#' if !in_word => {
-                for c in chars.by_ref() {
+            '#' if word_start.is_none() => {
+                for (_, c) in chars.by_ref() {
                     if c == '\n' {
                         break;
                     }
@@ -159,8 +191,8 @@ pub fn commands(script: &str) -> Vec<Vec<String>> {
                 end_command(&mut commands, &mut words);
             }
             '\'' => {
-                in_word = true;
-                for c in chars.by_ref() {
+                word_start.get_or_insert(at);
+                for (_, c) in chars.by_ref() {
                     if c == '\'' {
                         break;
                     }
@@ -168,12 +200,14 @@ pub fn commands(script: &str) -> Vec<Vec<String>> {
                 }
             }
             '"' => {
-                in_word = true;
-                while let Some(c) = chars.next() {
+                word_start.get_or_insert(at);
+                while let Some((_, c)) = chars.next() {
                     match c {
                         '"' => break,
-                        '\\' => match chars.peek() {
-                            Some('"' | '\\' | '$' | '`') => word.extend(chars.next()),
+                        '\\' => match chars.peek().map(|&(_, c)| c) {
+                            Some('"' | '\\' | '$' | '`') => {
+                                word.extend(chars.next().map(|(_, c)| c))
+                            }
                             Some('\n') => {
                                 chars.next();
                             }
@@ -184,19 +218,19 @@ pub fn commands(script: &str) -> Vec<Vec<String>> {
                 }
             }
             '\\' => match chars.next() {
-                Some('\n') | None => {}
-                Some(c) => {
-                    in_word = true;
+                Some((_, '\n')) | None => {}
+                Some((_, c)) => {
+                    word_start.get_or_insert(at);
                     word.push(c);
                 }
             },
             c => {
-                in_word = true;
+                word_start.get_or_insert(at);
                 word.push(c);
             }
         }
     }
-    end_word(&mut words, &mut word, &mut in_word);
+    end_word(&mut words, &mut word, &mut word_start, script.len());
     end_command(&mut commands, &mut words);
     commands
 }

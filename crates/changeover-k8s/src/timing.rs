@@ -5,13 +5,21 @@
 //!
 //! - a preStop `sleep` action (`sleep.seconds`);
 //! - an `exec` preStop that runs `sleep N`, directly or inside a `sh -c`/`bash -c` script (all its
-//!   `sleep`s add up);
+//!   `sleep`s add up); any other command of the hook takes a time the manifest does not show, so
+//!   the delay is then *unknown* (at least the sleeps), as it is for an `httpGet` hook; commands
+//!   known to return at once (`kill`, `echo`, `touch`, …) add nothing;
 //! - `changeover run --stop-delay D` in the container's command or args: the supervisor keeps the
 //!   server serving for D after SIGTERM. Without the flag `changeover run` waits 5 s, its default
 //!   when `KUBERNETES_SERVICE_HOST` is set, which Kubernetes always sets;
 //! - `changeover prestop` as the preStop hook: it returns once the supervisor's stop delay has
-//!   passed (or its own `--stop-delay`), and the SIGTERM that follows finds the supervisor already
-//!   past its delay, so the delay counts once, not twice.
+//!   passed, and the SIGTERM that follows finds the supervisor already past its delay, so the
+//!   delay counts once, not twice.
+//!
+//! `changeover run` and `changeover prestop` command lines are read with the CLI's own clap
+//! definitions and duration parser (`changeover-flags`), so the lint credits exactly what the CLI
+//! would do. A command line the CLI refuses is a [`Refusal`]: the container never starts, or the
+//! hook exits at once and gives no delay. So is a `changeover prestop` with no `changeover run`
+//! to talk to (it exits 1 at once).
 //!
 //! A preStop sleep in front of `changeover run` adds up: the sleep runs first, then SIGTERM starts
 //! the supervisor's own delay.
@@ -20,33 +28,55 @@
 //! in-flight requests get after the stop delay. Other servers' drain deadlines are not visible in a
 //! manifest, so none is assumed for them.
 
-use crate::duration::{FOREVER_MS, format_ms, parse_duration, parse_sleep_args};
-use crate::model::{Container, Handler};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use changeover_flags::cli::{RunArgs, one_line, parse_prestop, parse_run};
+use changeover_flags::signal::reload_signal_problem;
+use changeover_flags::{FlagError, duration_flag, parse_signal};
+
+use crate::duration::{FOREVER_MS, duration_ms, format_ms, parse_sleep_args};
+use crate::model::{Container, Handler, PodTemplate};
 use crate::shell::{basename, commands_of};
 
-/// `changeover run`'s stop delay when `KUBERNETES_SERVICE_HOST` is set and no flag says otherwise.
+/// `changeover run`'s stop delay when `KUBERNETES_SERVICE_HOST` is set and no flag says otherwise
+/// (the library's `DEFAULT_KUBERNETES_STOP_DELAY`; a test in the CLI checks they agree).
 pub const SUPERVISOR_DEFAULT_STOP_DELAY_MS: u64 = 5_000;
-/// `changeover run`'s default drain deadline.
+/// `changeover run`'s default drain deadline (the library's `DEFAULT_DRAIN_TIMEOUT`).
 pub const SUPERVISOR_DEFAULT_DRAIN_MS: u64 = 20_000;
+/// `changeover run`'s default readiness deadline (the library's `DEFAULT_READY_TIMEOUT`).
+pub const SUPERVISOR_DEFAULT_READY_MS: u64 = 60_000;
 
-/// One addend of a sum shown to the user: a duration and where it comes from.
+/// Programs that return at once, so a hook made only of them delays nothing.
+pub(crate) const INSTANT: &[&str] = &[
+    "kill", "pkill", "killall", "echo", "printf", "true", "false", ":", "touch", "rm", "mkdir",
+    "exit", "set", "cd", "trap", "wait",
+];
+
+/// One step of the stop sequence: how long it takes and where that number comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Term {
-    /// Milliseconds; `None` when the manifest does not say (`sleep $DELAY`, an `httpGet` hook).
+pub struct StopStep {
+    /// Milliseconds; `None` when the manifest does not say (`sleep $DELAY`, an `httpGet` hook, a
+    /// script).
     pub ms: Option<u64>,
     /// Where the number comes from, e.g. ``preStop `sleep 5` ``.
     pub source: String,
 }
 
-impl Term {
-    fn known(ms: u64, source: String) -> Term {
-        Term {
+impl StopStep {
+    fn known(ms: u64, source: String) -> StopStep {
+        StopStep {
             ms: Some(ms),
             source,
         }
     }
 
-    /// `5s (preStop sleep.seconds: 5)` or `? (…)`.
+    fn unknown(source: String) -> StopStep {
+        StopStep { ms: None, source }
+    }
+
+    /// `5s (preStop sleep.seconds: 5)` or `unknown (…)`.
     pub fn describe(&self) -> String {
         match self.ms {
             Some(ms) => format!("{} ({})", format_ms(ms), self.source),
@@ -55,15 +85,39 @@ impl Term {
     }
 }
 
+/// Where a refused `changeover` command line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedPart {
+    /// The container's command: `changeover run` exits 2 and the container never starts.
+    Command,
+    /// The preStop hook: `changeover prestop` exits at once and gives no stop delay.
+    PreStop,
+}
+
+/// A `changeover` command line that fails as soon as it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Which part of the container it is.
+    pub part: RefusedPart,
+    /// The command line as written, e.g. `changeover prestop --stop-delay 3s`.
+    pub command: String,
+    /// Why it fails: the CLI's own message where the CLI refuses it.
+    pub message: String,
+    /// The line of the container or of the hook.
+    pub line: usize,
+}
+
 /// A container's stop delay and drain deadline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timing {
     /// The parts of the stop delay, in the order they happen; empty when there is none.
-    pub stop_delay: Vec<Term>,
+    pub stop_delay: Vec<StopStep>,
     /// The drain deadline, when `changeover run` supervises the server.
-    pub drain: Option<Term>,
-    /// The preStop hook's own delay, apart from the supervisor's.
-    pub pre_stop: Option<Term>,
+    pub drain: Option<StopStep>,
+    /// The preStop hook's own delay, apart from the supervisor's (several steps for a script).
+    pub pre_stop: Vec<StopStep>,
+    /// `changeover` command lines that fail at once.
+    pub refusals: Vec<Refusal>,
 }
 
 impl Timing {
@@ -90,175 +144,231 @@ impl Timing {
     pub fn drain_ms(&self) -> u64 {
         self.drain.as_ref().and_then(|t| t.ms).unwrap_or(0)
     }
+
+    /// Whether the container never starts (its `changeover run` command line is refused), so
+    /// nothing about its stop sequence matters until that is fixed.
+    pub fn fails_to_start(&self) -> bool {
+        self.refusals.iter().any(|r| r.part == RefusedPart::Command)
+    }
 }
 
-/// What a `changeover run` (or `changeover prestop`) invocation says.
-#[derive(Debug, Clone)]
-struct Changeover {
-    stop_delay: Option<String>,
-    drain_timeout: Option<String>,
+/// A `changeover SUBCOMMAND …` found among the simple commands of an argv or script.
+struct Invocation {
+    /// The words after the subcommand.
+    rest: Vec<String>,
+    /// The whole command line, for messages.
+    shown: String,
 }
 
-/// Finds `changeover SUBCOMMAND` among `commands` and reads its flags (both `--flag=V` and
-/// `--flag V`), stopping at `--`, after which the supervised command's own flags begin.
-fn find_changeover(commands: &[Vec<String>], subcommand: &str) -> Option<Changeover> {
-    for words in commands {
-        let Some(i) = words
+fn find_invocation(commands: &[Vec<String>], subcommand: &str) -> Option<Invocation> {
+    commands.iter().find_map(|words| {
+        let i = words
             .windows(2)
-            .position(|w| basename(&w[0]) == "changeover" && w[1] == subcommand)
-        else {
-            continue;
-        };
-        let mut found = Changeover {
-            stop_delay: None,
-            drain_timeout: None,
-        };
-        let mut flags = words[i + 2..].iter();
-        while let Some(flag) = flags.next() {
-            if flag == "--" {
-                break;
-            }
-            let (name, inline) = match flag.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_string())),
-                None => (flag.as_str(), None),
-            };
-            let slot = match name {
-                "--stop-delay" => &mut found.stop_delay,
-                "--drain-timeout" => &mut found.drain_timeout,
-                _ => continue,
-            };
-            *slot = inline.or_else(|| flags.next().cloned());
+            .position(|w| basename(&w[0]) == "changeover" && w[1] == subcommand)?;
+        Some(Invocation {
+            rest: words[i + 2..].to_vec(),
+            shown: words[i..].join(" "),
+        })
+    })
+}
+
+/// What the CLI makes of each distinct `changeover` command line, remembered so that a run over
+/// thousands of containers with the same command parses it once (clap is not free).
+#[derive(Debug, Default)]
+pub struct CommandLines {
+    run: HashMap<Vec<String>, Result<Supervisor, String>>,
+    prestop: HashMap<Vec<String>, Result<Option<PathBuf>, String>>,
+}
+
+impl CommandLines {
+    fn run(&mut self, rest: &[String]) -> Result<Supervisor, String> {
+        if let Some(known) = self.run.get(rest) {
+            return known.clone();
         }
-        return Some(found);
+        let parsed = supervisor(rest);
+        self.run.insert(rest.to_vec(), parsed.clone());
+        parsed
     }
-    None
+
+    /// The `--control` of a `changeover prestop` the CLI accepts.
+    fn prestop(&mut self, rest: &[String]) -> Result<Option<PathBuf>, String> {
+        if let Some(known) = self.prestop.get(rest) {
+            return known.clone();
+        }
+        let parsed = parse_prestop(rest)
+            .map(|a| a.control)
+            .map_err(|e| one_line(&e));
+        self.prestop.insert(rest.to_vec(), parsed.clone());
+        parsed
+    }
 }
 
-fn flag_term(value: Option<&str>, flag: &str, program: &str, default_ms: u64, what: &str) -> Term {
-    match value {
-        Some(v) => match parse_duration(v) {
-            Some(ms) => Term::known(ms, format!("{flag} {v} of {program}")),
-            None => Term {
-                ms: None,
-                source: format!("{flag} {v:?} of {program} is not a duration"),
-            },
-        },
-        None => Term::known(default_ms, format!("{program}'s default {what}")),
-    }
+/// A `changeover run` the CLI accepts: its stop delay and drain deadline.
+#[derive(Debug, Clone)]
+struct Supervisor {
+    stop_delay: StopStep,
+    drain: StopStep,
+    control: Option<PathBuf>,
 }
 
-/// Works out the stop delay and drain deadline of `container`.
+/// Reads `changeover run`'s flags exactly as the CLI does, or says why the CLI refuses them.
+fn supervisor(rest: &[String]) -> Result<Supervisor, String> {
+    let args: RunArgs = parse_run(rest).map_err(|e| one_line(&e))?;
+    let refused = |e: FlagError| format!("changeover run: {e}");
+    let stop = duration_flag(
+        "--stop-delay",
+        args.stop_delay.as_deref(),
+        Duration::from_millis(SUPERVISOR_DEFAULT_STOP_DELAY_MS),
+    )
+    .map_err(refused)?;
+    let drain = duration_flag(
+        "--drain-timeout",
+        args.drain_timeout.as_deref(),
+        Duration::from_millis(SUPERVISOR_DEFAULT_DRAIN_MS),
+    )
+    .map_err(refused)?;
+    duration_flag(
+        "--ready-timeout",
+        args.ready_timeout.as_deref(),
+        Duration::from_millis(SUPERVISOR_DEFAULT_READY_MS),
+    )
+    .map_err(refused)?;
+    if let Some(delay) = args.ready.as_deref().and_then(|r| r.strip_prefix("delay:")) {
+        duration_flag("--ready delay:", Some(delay), Duration::ZERO).map_err(refused)?;
+    }
+    for (flag, value) in [
+        ("--stop-signal", &args.stop_signal),
+        ("--reload-signal", &args.reload_signal),
+    ] {
+        let Some(v) = value else { continue };
+        let Some(signal) = parse_signal(v) else {
+            return Err(refused(FlagError::UnknownSignal {
+                flag,
+                value: v.clone(),
+            }));
+        };
+        if flag == "--reload-signal" {
+            if let Some(problem) = reload_signal_problem(signal) {
+                return Err(refused(FlagError::UnusableSignal {
+                    flag,
+                    signal,
+                    problem,
+                }));
+            }
+        }
+    }
+    let step = |flag: &str, value: &Option<String>, ms: u64, what: &str| match value {
+        Some(v) => StopStep::known(ms, format!("{flag} {v} of changeover run")),
+        None => StopStep::known(ms, format!("changeover run's default {what}")),
+    };
+    Ok(Supervisor {
+        stop_delay: step(
+            "--stop-delay",
+            &args.stop_delay,
+            duration_ms(stop),
+            "stop delay",
+        ),
+        drain: step(
+            "--drain-timeout",
+            &args.drain_timeout,
+            duration_ms(drain),
+            "drain deadline",
+        ),
+        control: args.control,
+    })
+}
+
+/// The supervisors of a pod's containers, by container index (`None`: no `changeover run`, or
+/// one the CLI refuses).
+fn run_of(
+    container: &Container,
+    lines: &mut CommandLines,
+) -> Option<(Invocation, Result<Supervisor, String>)> {
+    let invocation = find_invocation(&commands_of(&container.argv()), "run")?;
+    let supervisor = lines.run(&invocation.rest);
+    Some((invocation, supervisor))
+}
+
+/// Works out the stop delay and drain deadline of `container`, one of `pod`'s.
 ///
 /// ```
-/// use changeover_k8s::model::Container;
+/// use changeover_k8s::input::load;
+/// use changeover_k8s::model::Object;
 /// use changeover_k8s::timing::container_timing;
 ///
-/// let container = Container {
-///     name: "app".into(),
-///     line: 1,
-///     image: None,
-///     command: ["changeover", "run", "--stop-delay=3s", "--drain-timeout", "10s", "--", "app"]
-///         .map(String::from)
-///         .into(),
-///     args: vec![],
-///     has_ports: true,
-///     readiness_probe: None,
-///     liveness_probe: None,
-///     pre_stop: None,
-///     post_start: None,
-/// };
-/// let timing = container_timing(&container);
+/// let loaded = load("p.yaml", br#"
+/// kind: Pod
+/// metadata: {name: p}
+/// spec:
+///   containers:
+///   - name: app
+///     command: [changeover, run, --stop-delay=3s, --drain-timeout, 10s, --, app]
+/// "#);
+/// let Object::Workload(pod) = &loaded.objects[0] else { unreachable!() };
+/// let timing = container_timing(&pod.template.containers[0], &pod.template);
 /// assert_eq!(timing.stop_delay_ms(), 3_000);
 /// assert_eq!(timing.drain_ms(), 10_000);
 /// ```
-pub fn container_timing(container: &Container) -> Timing {
-    let supervisor = find_changeover(&commands_of(&container.argv()), "run");
-    let run_delay = supervisor.as_ref().map(|s| {
-        flag_term(
-            s.stop_delay.as_deref(),
-            "--stop-delay",
-            "changeover run",
-            SUPERVISOR_DEFAULT_STOP_DELAY_MS,
-            "stop delay",
-        )
-    });
-    let drain = supervisor.as_ref().map(|s| {
-        flag_term(
-            s.drain_timeout.as_deref(),
-            "--drain-timeout",
-            "changeover run",
-            SUPERVISOR_DEFAULT_DRAIN_MS,
-            "drain deadline",
-        )
-    });
+pub fn container_timing(container: &Container, pod: &PodTemplate) -> Timing {
+    container_timing_with(container, pod, &mut CommandLines::default())
+}
 
-    let mut timing = Timing {
-        drain,
-        ..Timing::default()
-    };
+/// [`container_timing`], reusing what `lines` already knows about command lines.
+pub fn container_timing_with(
+    container: &Container,
+    pod: &PodTemplate,
+    lines: &mut CommandLines,
+) -> Timing {
+    let mut timing = Timing::default();
+    let run = run_of(container, lines);
+    let mut run_delay = None;
+    if let Some((invocation, result)) = &run {
+        match result {
+            Ok(s) => {
+                run_delay = Some(s.stop_delay.clone());
+                timing.drain = Some(s.drain.clone());
+            }
+            Err(message) => timing.refusals.push(Refusal {
+                part: RefusedPart::Command,
+                command: invocation.shown.clone(),
+                message: message.clone(),
+                line: container.line,
+            }),
+        }
+    }
+
     let mut run_delay_counted = false;
     match &container.pre_stop {
         Some(Handler::Sleep { seconds, .. }) => {
             let ms = u64::try_from(*seconds).unwrap_or(0).saturating_mul(1000);
-            timing.pre_stop = Some(Term::known(
+            timing.pre_stop.push(StopStep::known(
                 ms,
                 format!("preStop sleep action, sleep.seconds: {seconds}"),
             ));
         }
-        Some(Handler::Exec { command, .. }) => {
+        Some(Handler::Exec { command, line }) => {
             let commands = commands_of(command);
-            if let Some(prestop) = find_changeover(&commands, "prestop") {
-                timing.pre_stop = Some(match (&prestop.stop_delay, &run_delay) {
-                    (Some(v), _) => flag_term(
-                        Some(v),
-                        "--stop-delay",
-                        "changeover prestop",
-                        SUPERVISOR_DEFAULT_STOP_DELAY_MS,
-                        "stop delay",
-                    ),
-                    (None, Some(run)) => {
-                        run_delay_counted = true;
-                        Term {
-                            ms: run.ms,
-                            source: format!(
-                                "changeover prestop waits out the supervisor's delay: {}",
-                                run.source
-                            ),
-                        }
-                    }
-                    (None, None) => Term::known(
-                        SUPERVISOR_DEFAULT_STOP_DELAY_MS,
-                        "changeover prestop's default stop delay".to_string(),
-                    ),
-                });
-                // The SIGTERM after `changeover prestop` finds the supervisor past its delay.
-                run_delay_counted = run_delay_counted || run_delay.is_some();
+            if let Some(invocation) = find_invocation(&commands, "prestop") {
+                let step =
+                    prestop_step(container, pod, &run, &invocation, *line, &mut timing, lines);
+                // The SIGTERM after a successful `changeover prestop` finds the supervisor past
+                // its delay.
+                run_delay_counted = step.is_some();
+                timing.pre_stop.push(step.unwrap_or_else(|| {
+                    StopStep::known(0, "changeover prestop fails at once".to_string())
+                }));
             } else {
-                let sleeps: Vec<&Vec<String>> = commands
-                    .iter()
-                    .filter(|c| basename(&c[0]) == "sleep")
-                    .collect();
-                if !sleeps.is_empty() {
-                    let ms = sleeps.iter().try_fold(0u64, |acc, c| {
-                        parse_sleep_args(&c[1..]).map(|ms| acc.saturating_add(ms))
-                    });
-                    let shown: Vec<String> = sleeps.iter().map(|c| c.join(" ")).collect();
-                    timing.pre_stop = Some(Term {
-                        ms,
-                        source: format!("preStop `{}`", shown.join("; ")),
-                    });
-                }
+                timing.pre_stop = exec_hook_steps(&commands);
             }
         }
         Some(Handler::HttpGet { .. }) => {
-            timing.pre_stop = Some(Term {
-                ms: None,
-                source: "preStop httpGet, as long as the server takes to answer".to_string(),
-            });
+            timing.pre_stop.push(StopStep::unknown(
+                "preStop httpGet, as long as the server takes to answer".to_string(),
+            ));
         }
         Some(Handler::Other { .. }) | None => {}
     }
-    timing.stop_delay.extend(timing.pre_stop.clone());
+    timing.stop_delay.extend(timing.pre_stop.iter().cloned());
     if let Some(run) = run_delay {
         if !run_delay_counted {
             timing.stop_delay.push(run);
@@ -268,6 +378,121 @@ pub fn container_timing(container: &Container) -> Timing {
         timing.stop_delay.retain(|t| t.ms == Some(FOREVER_MS));
     }
     timing
+}
+
+/// What a `changeover prestop` hook waits for, or `None` (with a refusal) when it fails at once.
+fn prestop_step(
+    container: &Container,
+    pod: &PodTemplate,
+    run: &Option<(Invocation, Result<Supervisor, String>)>,
+    invocation: &Invocation,
+    line: usize,
+    timing: &mut Timing,
+    lines: &mut CommandLines,
+) -> Option<StopStep> {
+    let mut refuse = |message: String| {
+        timing.refusals.push(Refusal {
+            part: RefusedPart::PreStop,
+            command: invocation.shown.clone(),
+            message,
+            line,
+        });
+        None
+    };
+    let control = match lines.prestop(&invocation.rest) {
+        Ok(control) => control,
+        Err(message) => return refuse(message),
+    };
+    match run {
+        Some((_, Ok(s))) if s.control == control => {
+            return Some(StopStep {
+                ms: s.stop_delay.ms,
+                source: format!(
+                    "changeover prestop waits out the supervisor's delay: {}",
+                    s.stop_delay.source
+                ),
+            });
+        }
+        Some((_, Err(_))) => return None, // the container never starts: said once already
+        _ => {}
+    }
+    // A supervisor in another container of the pod, on a control socket both name explicitly
+    // (a shared volume).
+    if let Some(path) = &control {
+        for other in &pod.containers {
+            if let Some((_, Ok(s))) = run_of(other, lines) {
+                if s.control.as_ref() == Some(path) {
+                    return Some(StopStep {
+                        ms: s.stop_delay.ms,
+                        source: format!(
+                            "changeover prestop waits out the delay of the supervisor in container {}: {}",
+                            other.name, s.stop_delay.source
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    if container.command.is_empty() && run.is_none() {
+        // The image's entrypoint runs, which may well be `changeover run`; the manifest does not
+        // show it.
+        return Some(StopStep::unknown(
+            "changeover prestop waits out the stop delay of the image's entrypoint, which the manifest does not show".to_string(),
+        ));
+    }
+    let control = control.as_ref().map_or_else(
+        || "the default control socket".to_string(),
+        |p| p.display().to_string(),
+    );
+    refuse(format!(
+        "no `changeover run` in this pod listens on {control}: changeover prestop exits 1 at once (no supervisor answered) and the hook gives no stop delay"
+    ))
+}
+
+/// The delay of an exec preStop hook that is not `changeover prestop`: its sleeps, then an
+/// unknown step for the commands that may take time (a script, `nginx -s quit`, `curl …`).
+fn exec_hook_steps(commands: &[Vec<String>]) -> Vec<StopStep> {
+    let shown = |cmds: &[&Vec<String>]| -> String {
+        cmds.iter()
+            .map(|c| c.join(" "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let sleeps: Vec<&Vec<String>> = commands
+        .iter()
+        .filter(|c| basename(&c[0]) == "sleep")
+        .collect();
+    let opaque: Vec<&Vec<String>> = commands
+        .iter()
+        .filter(|c| {
+            let program = basename(&c[0]);
+            program != "sleep" && !INSTANT.contains(&program)
+        })
+        .collect();
+    let mut steps = Vec::new();
+    if !sleeps.is_empty() {
+        let ms = sleeps.iter().try_fold(0u64, |acc, c| {
+            parse_sleep_args(&c[1..]).map(|ms| acc.saturating_add(ms))
+        });
+        steps.push(StopStep {
+            ms,
+            source: format!("preStop `{}`", shown(&sleeps)),
+        });
+    }
+    if !opaque.is_empty() {
+        steps.push(StopStep::unknown(format!(
+            "preStop `{}`, whose duration the manifest does not show",
+            shown(&opaque)
+        )));
+    }
+    if steps.is_empty() {
+        let all: Vec<&Vec<String>> = commands.iter().collect();
+        steps.push(StopStep::known(
+            0,
+            format!("preStop `{}` returns at once", shown(&all)),
+        ));
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -281,12 +506,25 @@ mod tests {
             image: None,
             command: command.iter().map(|s| s.to_string()).collect(),
             args: args.iter().map(|s| s.to_string()).collect(),
-            has_ports: true,
+            ports: vec![],
+            sidecar: false,
             readiness_probe: None,
             liveness_probe: None,
             pre_stop,
             post_start: None,
         }
+    }
+
+    fn timing_of(c: Container) -> Timing {
+        let pod = PodTemplate {
+            labels: Default::default(),
+            line: 1,
+            grace_period: None,
+            share_process_namespace: None,
+            injected_proxy: false,
+            containers: vec![c],
+        };
+        container_timing(&pod.containers[0], &pod)
     }
 
     fn exec(words: &[&str]) -> Option<Handler> {
@@ -310,10 +548,10 @@ mod tests {
             (exec(&["/bin/sleep", "2s"]), 2_000),
             (exec(&["sh", "-c", "sleep 3 && nginx -s quit"]), 3_000),
             (exec(&["/bin/bash", "-c", "sleep 1; sleep 2"]), 3_000),
-            (exec(&["nginx", "-s", "quit"]), 0),
+            (exec(&["kill", "-QUIT", "1"]), 0),
         ];
         for (hook, want) in cases {
-            let t = container_timing(&container(&["app"], &[], hook.clone()));
+            let t = timing_of(container(&["app"], &[], hook.clone()));
             assert_eq!(t.stop_delay_ms(), want, "{hook:?}");
             assert!(t.drain.is_none());
         }
@@ -321,14 +559,106 @@ mod tests {
 
     #[test]
     fn unknown_sleep_is_a_delay_of_unknown_length() {
-        let t = container_timing(&container(&["app"], &[], exec(&["sh", "-c", "sleep $D"])));
+        let t = timing_of(container(&["app"], &[], exec(&["sh", "-c", "sleep $D"])));
         assert!(t.has_stop_delay());
         assert!(!t.exact());
     }
 
     #[test]
+    fn an_opaque_hook_is_an_unknown_delay_like_http_get() {
+        // Regression (issue 10): an exec preStop running a script counted as no delay at all.
+        for hook in [
+            exec(&["/scripts/prestop.sh"]),
+            exec(&["nginx", "-s", "quit"]),
+            Some(Handler::HttpGet { line: 1 }),
+        ] {
+            let t = timing_of(container(&["app"], &[], hook.clone()));
+            assert!(t.has_stop_delay() && !t.exact(), "{hook:?}: {t:?}");
+        }
+        let t = timing_of(container(
+            &["app"],
+            &[],
+            exec(&["sh", "-c", "sleep 3; ./drain.sh"]),
+        ));
+        assert_eq!(t.stop_delay_ms(), 3_000);
+        assert!(!t.exact());
+    }
+
+    #[test]
+    fn prestop_flags_it_lacks_and_prestop_without_run_give_no_delay() {
+        // Regression (issue 10): `changeover prestop --stop-delay 3s` was credited 3 s; the CLI
+        // has no such flag and the hook exits 2 at once.
+        let run = ["changeover", "run", "--", "app"];
+        let t = timing_of(container(
+            &run,
+            &[],
+            exec(&["changeover", "prestop", "--stop-delay", "3s"]),
+        ));
+        assert_eq!(t.refusals.len(), 1);
+        assert_eq!(
+            t.refusals[0].message,
+            "error: unexpected argument '--stop-delay' found"
+        );
+        // The SIGTERM that follows still meets the supervisor's own delay.
+        assert_eq!(t.stop_delay_ms(), SUPERVISOR_DEFAULT_STOP_DELAY_MS);
+        let t = timing_of(container(&["app"], &[], exec(&["changeover", "prestop"])));
+        assert_eq!((t.stop_delay_ms(), t.refusals.len()), (0, 1));
+    }
+
+    #[test]
+    fn prestop_finds_its_supervisor_on_a_shared_socket_or_trusts_the_entrypoint() {
+        let hook = exec(&["changeover", "prestop", "--control", "/shared/c.sock"]);
+        let main = container(&["app"], &[], hook);
+        let mut sidecar = container(
+            &[
+                "changeover",
+                "run",
+                "--control=/shared/c.sock",
+                "--stop-delay=3s",
+                "--",
+                "x",
+            ],
+            &[],
+            None,
+        );
+        sidecar.name = "supervisor".into();
+        let pod = PodTemplate {
+            labels: Default::default(),
+            line: 1,
+            grace_period: None,
+            share_process_namespace: None,
+            injected_proxy: false,
+            containers: vec![main, sidecar],
+        };
+        let t = container_timing(&pod.containers[0], &pod);
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert_eq!(t.stop_delay_ms(), 3_000);
+        // No command: the image's entrypoint runs, which may be `changeover run`.
+        let t = timing_of(container(&[], &[], exec(&["changeover", "prestop"])));
+        assert!(t.refusals.is_empty() && t.has_stop_delay() && !t.exact());
+    }
+
+    #[test]
+    fn run_flags_the_cli_refuses_mean_the_container_never_starts() {
+        // Regression (issue 10): `--stop-delay 7` was credited 7 s; the CLI wants a unit.
+        for flags in [
+            &["--stop-delay", "7"][..],
+            &["--drain-timeout=soon"],
+            &["--stop-signal", "TREM"],
+            &["--ready", "delay:2"],
+            &["--no-such-flag"],
+        ] {
+            let mut command = vec!["changeover", "run"];
+            command.extend_from_slice(flags);
+            command.extend(["--", "app"]);
+            let t = timing_of(container(&command, &[], None));
+            assert!(t.fails_to_start(), "{flags:?}");
+        }
+    }
+
+    #[test]
     fn supervisor_flags_in_both_spellings_and_defaults() {
-        let t = container_timing(&container(
+        let t = timing_of(container(
             &["changeover", "run"],
             &[
                 "--stop-delay",
@@ -344,7 +674,7 @@ mod tests {
         assert_eq!(t.stop_delay_ms(), 500);
         assert_eq!(t.drain_ms(), 60_000);
 
-        let t = container_timing(&container(
+        let t = timing_of(container(
             &["/usr/local/bin/changeover", "run", "--", "app"],
             &[],
             None,
@@ -352,7 +682,7 @@ mod tests {
         assert_eq!(t.stop_delay_ms(), SUPERVISOR_DEFAULT_STOP_DELAY_MS);
         assert_eq!(t.drain_ms(), SUPERVISOR_DEFAULT_DRAIN_MS);
 
-        let t = container_timing(&container(
+        let t = timing_of(container(
             &["sh", "-c", "exec changeover run --stop-delay 2s -- app"],
             &[],
             None,
@@ -363,36 +693,18 @@ mod tests {
     #[test]
     fn prestop_sleep_adds_to_supervisor_delay_but_changeover_prestop_does_not() {
         let run = ["changeover", "run", "--stop-delay", "5s", "--", "app"];
-        let t = container_timing(&container(&run, &[], exec(&["sleep", "3"])));
+        let t = timing_of(container(&run, &[], exec(&["sleep", "3"])));
         assert_eq!(t.stop_delay_ms(), 8_000);
         assert_eq!(t.stop_delay.len(), 2);
 
-        let t = container_timing(&container(&run, &[], exec(&["changeover", "prestop"])));
+        let t = timing_of(container(&run, &[], exec(&["changeover", "prestop"])));
         assert_eq!(t.stop_delay_ms(), 5_000);
         assert_eq!(t.stop_delay.len(), 1);
-
-        let t = container_timing(&container(
-            &["app"],
-            &[],
-            exec(&["changeover", "prestop", "--stop-delay=4s"]),
-        ));
-        assert_eq!(t.stop_delay_ms(), 4_000);
-    }
-
-    #[test]
-    fn bad_flag_value_is_unknown() {
-        let t = container_timing(&container(
-            &["changeover", "run", "--stop-delay", "soon"],
-            &[],
-            None,
-        ));
-        assert!(!t.exact());
-        assert!(t.stop_delay[0].source.contains("not a duration"));
     }
 
     #[test]
     fn infinite_sleep() {
-        let t = container_timing(&container(
+        let t = timing_of(container(
             &["changeover", "run"],
             &[],
             exec(&["sleep", "infinity"]),

@@ -143,13 +143,13 @@ impl Node {
         matches!(self.value(), Value::Null)
     }
 
-    /// A plain scalar that is a decimal integer (`30`, `+5`, `-1`), as JSON and Kubernetes read it.
+    /// A plain scalar that kubectl reads as an integer: decimal (`30`, `+5`, `-1`, `1_000`),
+    /// YAML 1.1 hexadecimal, octal and binary (`0x1E`, `036`, `0o36`, `0b11110`), and a float
+    /// that is a whole number (`30.0`, `3e1`), which Kubernetes' YAML-to-JSON step writes as an
+    /// integer.
     pub fn as_i64(&self) -> Option<i64> {
         match self.value() {
-            Value::Scalar(Scalar { text, plain: true }) => {
-                let digits = text.strip_prefix('+').unwrap_or(text);
-                digits.parse().ok()
-            }
+            Value::Scalar(Scalar { text, plain: true }) => yaml_int(text),
             _ => None,
         }
     }
@@ -207,6 +207,65 @@ impl Node {
             }
             _ => false,
         }
+    }
+}
+
+/// An integer as go-yaml (what kubectl uses) resolves a plain scalar, then a whole float.
+fn yaml_int(text: &str) -> Option<i64> {
+    // The common case, `30` or `-1`, without an allocation.
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !unsigned.is_empty()
+        && unsigned.bytes().all(|b| b.is_ascii_digit())
+        && (unsigned.len() == 1 || !unsigned.starts_with('0'))
+    {
+        return text.strip_prefix('+').unwrap_or(text).parse().ok();
+    }
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return None; // `true`, `web`, `.inf`: no number at all
+    }
+    let cleaned: String = text.chars().filter(|&c| c != '_').collect();
+    let (negative, digits) = match cleaned.as_bytes().first() {
+        Some(b'-') => (true, &cleaned[1..]),
+        Some(b'+') => (false, &cleaned[1..]),
+        _ => (false, cleaned.as_str()),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let lower = digits.to_ascii_lowercase();
+    let magnitude = if let Some(hex) = lower.strip_prefix("0x") {
+        i128::from_str_radix(hex, 16).ok()
+    } else if let Some(bin) = lower.strip_prefix("0b") {
+        i128::from_str_radix(bin, 2).ok()
+    } else if let Some(oct) = lower.strip_prefix("0o") {
+        i128::from_str_radix(oct, 8).ok()
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
+    {
+        i128::from_str_radix(&lower[1..], 8).ok()
+    } else if lower.bytes().all(|b| b.is_ascii_digit()) {
+        lower.parse::<i128>().ok()
+    } else {
+        None
+    };
+    if let Some(m) = magnitude {
+        return i64::try_from(if negative { -m } else { m }).ok();
+    }
+    // A float, when it is a whole number: `30.0`, `3e1`, `30.` (not `.inf`, `.nan`, `1.5`).
+    let float_like = lower
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
+        && lower.bytes().any(|b| b.is_ascii_digit());
+    if !float_like {
+        return None;
+    }
+    let value: f64 = digits.parse().ok()?;
+    let value = if negative { -value } else { value };
+    // 2^63 is exactly representable; anything at or beyond it does not fit.
+    if value.fract() == 0.0 && value.abs() < 9.223_372_036_854_776e18 {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(value as i64)
+    } else {
+        None
     }
 }
 
@@ -286,16 +345,111 @@ impl std::error::Error for YamlError {}
 /// assert_eq!(docs[0].get("a").unwrap().as_i64(), Some(1));
 /// ```
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+    // go-yaml, which kubectl uses, does not check indentation inside a flow collection
+    // (`args: [` … `]` with the `]` at the key's column); saphyr does. When saphyr refuses a line
+    // for its indentation while a flow collection is open, that line is indented one more space
+    // and the stream parsed again: lines keep their numbers, and block structure is never
+    // touched, so nothing kubectl refuses is accepted.
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for _ in 0..MAX_FLOW_REINDENTS {
+        match parse_once(&text) {
+            Err(Failure {
+                error,
+                in_flow: true,
+            }) if is_indentation_error(&error) => {
+                text = std::borrow::Cow::Owned(indent_line(&text, error.line));
+            }
+            other => return other.map_err(|f| f.error),
+        }
+    }
+    parse_once(&text).map_err(|f| f.error)
+}
+
+/// How many lines of flow collections may be re-indented in one stream.
+const MAX_FLOW_REINDENTS: usize = 256;
+
+struct Failure {
+    error: YamlError,
+    /// Whether a flow collection (`[…]`, `{…}`) was open where the parse failed.
+    in_flow: bool,
+}
+
+fn is_indentation_error(e: &YamlError) -> bool {
+    matches!(&e.kind, YamlErrorKind::Syntax(m) if m == "invalid indentation" || m == "invalid indentation in flow construct")
+}
+
+/// `text` with one more space at the start of `line` (1-based).
+fn indent_line(text: &str, line: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            out.push(' ');
+        }
+        out.push_str(l);
+    }
+    out
+}
+
+/// The text being parsed, with where each line starts, to look at the character an event starts
+/// with (saphyr's markers count characters, not bytes).
+struct Source<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    fn new(text: &'a str) -> Source<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source { text, line_starts }
+    }
+
+    /// Whether a collection starting at (line, column) is written in flow style (`[` or `{`).
+    fn starts_flow(&self, (line, col): (usize, usize)) -> bool {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return false;
+        };
+        self.text[start..]
+            .chars()
+            .nth(col)
+            .is_some_and(|c| c == '[' || c == '{')
+    }
+}
+
+fn parse_once(text: &str) -> Result<Vec<Node>, Failure> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     while let Some(event) = parser.next_event() {
+        // Only on the error path: is any open collection written in flow style?
+        let in_flow = |b: &Builder| {
+            let src = Source::new(text);
+            b.stack.iter().any(|f| match f {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => src.starts_flow(*start),
+            })
+        };
         match event {
-            Ok((event, span)) => builder.on_event(event, span)?,
+            Ok((event, span)) => {
+                if let Err(error) = builder.on_event(event, span) {
+                    return Err(Failure {
+                        error,
+                        in_flow: false,
+                    });
+                }
+            }
             Err(e) => {
-                return Err(YamlError {
-                    line: e.marker().line(),
-                    column: e.marker().col() + 1,
-                    kind: YamlErrorKind::Syntax(e.info().to_string()),
+                // saphyr's own nesting limit: say it in our words.
+                let kind = if e.info() == "recursion limit exceeded" {
+                    YamlErrorKind::TooDeep
+                } else {
+                    YamlErrorKind::Syntax(e.info().to_string())
+                };
+                return Err(Failure {
+                    in_flow: in_flow(&builder),
+                    error: YamlError {
+                        line: e.marker().line(),
+                        column: e.marker().col() + 1,
+                        kind,
+                    },
                 });
             }
         }
@@ -305,7 +459,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
 
 /// A finished node with what the budgets need to know about it.
 #[derive(Clone)]
-struct Built {
+struct MeasuredNode {
     node: Node,
     /// Nodes in the subtree, aliases expanded.
     size: usize,
@@ -315,6 +469,9 @@ struct Built {
 
 enum Frame {
     Seq {
+        /// Where the collection starts (line, column), to tell flow from block style when a
+        /// parse fails.
+        start: (usize, usize),
         line: usize,
         anchor: usize,
         items: Vec<Node>,
@@ -322,6 +479,7 @@ enum Frame {
         height: usize,
     },
     Map {
+        start: (usize, usize),
         line: usize,
         anchor: usize,
         entries: Entries,
@@ -342,7 +500,7 @@ struct PendingKey {
 struct Builder {
     documents: Vec<Node>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Built>,
+    anchors: HashMap<usize, MeasuredNode>,
     alias_nodes: usize,
 }
 
@@ -384,7 +542,7 @@ impl Builder {
                         plain,
                     })
                 };
-                let built = Built {
+                let built = MeasuredNode {
                     node: Node::new(line, value),
                     size: 1,
                     height: 0,
@@ -412,6 +570,7 @@ impl Builder {
             Event::SequenceStart(anchor, _) => {
                 self.check_depth(span)?;
                 self.stack.push(Frame::Seq {
+                    start: (span.start.line(), span.start.col()),
                     line,
                     anchor,
                     items: Vec::new(),
@@ -423,6 +582,7 @@ impl Builder {
             Event::MappingStart(anchor, _) => {
                 self.check_depth(span)?;
                 self.stack.push(Frame::Map {
+                    start: (span.start.line(), span.start.col()),
                     line,
                     anchor,
                     entries: Entries::default(),
@@ -439,6 +599,7 @@ impl Builder {
                 };
                 let (anchor, built) = match frame {
                     Frame::Seq {
+                        start: _,
                         line,
                         anchor,
                         items,
@@ -446,7 +607,7 @@ impl Builder {
                         height,
                     } => (
                         anchor,
-                        Built {
+                        MeasuredNode {
                             node: Node::new(line, Value::Seq(items)),
                             size,
                             height,
@@ -464,7 +625,7 @@ impl Builder {
                         let entries = apply_merges(entries, merges)?;
                         (
                             anchor,
-                            Built {
+                            MeasuredNode {
                                 node: Node::new(line, Value::Map(entries)),
                                 size,
                                 height,
@@ -488,7 +649,7 @@ impl Builder {
     }
 
     /// Hands a finished node to its parent, or makes it a document.
-    fn add(&mut self, built: Built, span: Span) -> Result<(), YamlError> {
+    fn add(&mut self, built: MeasuredNode, span: Span) -> Result<(), YamlError> {
         // Through aliases a shallow reference can stand for a deep tree: count the depth it adds.
         if self.stack.len() + built.height >= MAX_DEPTH {
             return Err(err_at(span, YamlErrorKind::TooDeep));
@@ -688,6 +849,60 @@ mod tests {
             docs[0].path(&["big", "k7"]).unwrap().as_str(),
             Some("again")
         );
+    }
+
+    #[test]
+    fn integers_as_kubectl_reads_them() {
+        // Regression (issue 10): `30.0` and `0x1E` were refused where kubectl accepts them.
+        let docs = parse_documents(
+            "a: 30.0\nb: 0x1E\nc: 036\nd: 0o36\ne: 1_000\nf: 3e1\ng: -0x10\nh: 1.5\ni: .inf\nj: '30'\nk: 0b11110\n",
+        )
+        .unwrap();
+        let int = |k: &str| docs[0].get(k).unwrap().as_i64();
+        assert_eq!(
+            [
+                int("a"),
+                int("b"),
+                int("c"),
+                int("d"),
+                int("e"),
+                int("f"),
+                int("g"),
+                int("k")
+            ],
+            [
+                Some(30),
+                Some(30),
+                Some(30),
+                Some(30),
+                Some(1000),
+                Some(30),
+                Some(-16),
+                Some(30)
+            ]
+        );
+        assert_eq!((int("h"), int("i"), int("j")), (None, None, None));
+    }
+
+    #[test]
+    fn flow_collections_at_their_keys_column_are_accepted_as_go_yaml_does() {
+        // Regression (issue 10): istio's spire-quickstart.yaml could not be read.
+        let text = "spec:\n  args: [\n    \"-a\", \"b\",\n  ]\n  env: [x,\n  y]\n  more: {k: v,\n  l: w\n  }\nafter: 1\n";
+        let docs = parse_documents(text).unwrap();
+        let args = docs[0].path(&["spec", "args"]).unwrap().as_seq().unwrap();
+        assert_eq!(args.len(), 2);
+        assert_eq!(
+            docs[0]
+                .path(&["spec", "env"])
+                .unwrap()
+                .as_seq()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(docs[0].get("after").unwrap().line(), 10);
+        // Block structure is never re-indented: a mis-indented key stays an error.
+        assert!(parse_documents("a:\n  b: 1\n c: 2\n").is_err());
     }
 
     #[test]

@@ -84,12 +84,79 @@ fn binary_input_is_an_error_with_a_fix() {
 }
 
 #[test]
-fn empty_input_holds_no_object() {
+fn empty_input_is_nothing_to_lint_unless_allowed() {
+    // Regression (issue 10): `changeover lint - </dev/null` (a failed `helm template` piped
+    // without pipefail) exited 0.
     for text in ["", "---\n", "# only a comment\n", "\n\n\n"] {
         let report = lint("empty.yaml", text.as_bytes());
+        let e = only_error(&report);
+        assert!(matches!(e.kind, InputErrorKind::NothingToLint(_)), "{e}");
+        assert!(e.to_string().contains("nothing to lint"), "{e}");
+        let mut config = Config::default();
+        config.allow_empty = true;
+        let mut linter = Linter::new(config);
+        linter.add_input("empty.yaml", text.as_bytes());
+        let report = linter.finish();
         assert!(report.errors.is_empty() && report.findings.is_empty() && report.objects == 0);
         assert_eq!(report.files, 1);
     }
+}
+
+#[test]
+fn utf16_with_a_byte_order_mark_is_decoded() {
+    // Regression (issue 10): what PowerShell's `>` writes was called binary.
+    let text = "kind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n";
+    let le: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xfe, 0xff]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for bytes in [le, be] {
+        let report = lint("ps.yaml", &bytes);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(report.objects, 1);
+    }
+    let mut broken = vec![0xff, 0xfe];
+    broken.extend_from_slice(&0xd800u16.to_le_bytes()); // an unpaired surrogate
+    let report = lint("ps.yaml", &broken);
+    assert_eq!(only_error(&report).kind, InputErrorKind::NotUtf8);
+}
+
+#[test]
+fn depth_beyond_the_limit_is_said_in_our_words() {
+    // Regression (issue 10): saphyr's own "recursion limit exceeded" came through.
+    for text in [
+        "[".repeat(300) + &"]".repeat(300),
+        "{a: ".repeat(300) + "1" + &"}".repeat(300),
+    ] {
+        let report = lint("deep.yaml", text.as_bytes());
+        let e = only_error(&report);
+        assert_eq!(e.kind, InputErrorKind::Yaml(YamlErrorKind::TooDeep), "{e}");
+        assert!(e.to_string().contains("nest more than 256 levels"), "{e}");
+    }
+}
+
+#[test]
+fn templates_are_blamed_only_when_they_broke_the_parse() {
+    // Regression (issue 10): a real indentation error was reported as an unrendered template at
+    // the line of a quoted `"{{ $labels.instance }}"`.
+    let text = "kind: PrometheusRule\nspec:\n  rules:\n  - alert: Down\n    annotations: {summary: \"{{ $labels.instance }} down\"}\n    expr: up == 0\n     for: 5m\n";
+    let e = &lint("rule.yaml", text.as_bytes()).errors[0];
+    assert!(
+        matches!(e.kind, InputErrorKind::Yaml(YamlErrorKind::Syntax(_))),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(7));
+    // An unquoted template is what breaks this one.
+    let text = "kind: Deployment\nspec:\n  template:\n    metadata:\n{{ include \"labels\" . | indent 6 }}\n";
+    let e = &lint("t.yaml", text.as_bytes()).errors[0];
+    assert_eq!(
+        (e.kind.clone(), e.line),
+        (InputErrorKind::Template, Some(5))
+    );
 }
 
 #[test]
@@ -122,11 +189,15 @@ fn a_wrongly_typed_field_fails_only_its_object() {
         report.errors[0]
     );
     assert_eq!(report.objects, 1);
+    // Regression (issue 10): the Service of the dropped Deployment was then said to match
+    // nothing, a second message for the one mistake.
     assert!(
         report
             .findings
             .iter()
-            .any(|f| f.rule == "service-matches-nothing")
+            .all(|f| f.rule != "service-matches-nothing"),
+        "{:?}",
+        report.findings
     );
 }
 

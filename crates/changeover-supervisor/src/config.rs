@@ -6,13 +6,15 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use changeover::{
     AddrError, DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_READY_TIMEOUT,
     DurationError, ListenAddr, format_duration, parse_duration,
 };
+use changeover_flags::FlagError;
+/// Signals as users write them; the grammar is shared with `changeover lint` (`changeover-flags`).
+pub use changeover_flags::{parse_signal, signal_name};
 use nix::sys::signal::Signal;
 
 /// How many old generations may drain at once by default.
@@ -218,16 +220,27 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::UnknownSignal { flag, value } => write!(
-                f,
-                "{flag} {value:?}: unknown signal name; use a name such as TERM, QUIT, INT, HUP, USR1, USR2 or WINCH (with or without SIG), or a number"
-            ),
+            // The messages `changeover lint` quotes for manifests: one text, in changeover-flags.
+            ConfigError::UnknownSignal { flag, value } => FlagError::UnknownSignal {
+                flag,
+                value: value.clone(),
+            }
+            .fmt(f),
             ConfigError::UnusableSignal {
                 flag,
                 signal,
                 problem,
-            } => write!(f, "{flag} {}: {problem}", signal_name(*signal)),
-            ConfigError::Duration { flag, source } => write!(f, "{flag}: {source}"),
+            } => FlagError::UnusableSignal {
+                flag,
+                signal: *signal,
+                problem,
+            }
+            .fmt(f),
+            ConfigError::Duration { flag, source } => FlagError::Duration {
+                flag,
+                source: source.clone(),
+            }
+            .fmt(f),
             ConfigError::Address { flag, source } => write!(f, "{flag}: {source}"),
             ConfigError::ListenName { name } => write!(
                 f,
@@ -261,33 +274,22 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A signal's name without the `SIG` prefix, as users write it.
-pub fn signal_name(signal: Signal) -> &'static str {
-    let s = signal.as_str();
-    s.strip_prefix("SIG").unwrap_or(s)
-}
-
-/// Reads a signal written as `TERM`, `SIGTERM`, `term` or `15`.
-///
-/// ```
-/// use changeover_supervisor::config::parse_signal;
-/// use nix::sys::signal::Signal;
-/// assert_eq!(parse_signal("quit"), Some(Signal::SIGQUIT));
-/// assert_eq!(parse_signal("SIGUSR2"), Some(Signal::SIGUSR2));
-/// assert_eq!(parse_signal("1"), Some(Signal::SIGHUP));
-/// assert_eq!(parse_signal("TREM"), None);
-/// ```
-pub fn parse_signal(value: &str) -> Option<Signal> {
-    let value = value.trim();
-    if let Ok(n) = value.parse::<i32>() {
-        return Signal::try_from(n).ok();
+impl From<FlagError> for ConfigError {
+    fn from(e: FlagError) -> ConfigError {
+        match e {
+            FlagError::Duration { flag, source } => ConfigError::Duration { flag, source },
+            FlagError::UnknownSignal { flag, value } => ConfigError::UnknownSignal { flag, value },
+            FlagError::UnusableSignal {
+                flag,
+                signal,
+                problem,
+            } => ConfigError::UnusableSignal {
+                flag,
+                signal,
+                problem,
+            },
+        }
     }
-    let upper = value.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if name.is_empty() {
-        return None;
-    }
-    Signal::from_str(&format!("SIG{name}")).ok()
 }
 
 fn signal_flag(
@@ -295,13 +297,7 @@ fn signal_flag(
     value: Option<&str>,
     default: Signal,
 ) -> Result<Signal, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(v) => parse_signal(v).ok_or_else(|| ConfigError::UnknownSignal {
-            flag,
-            value: v.to_owned(),
-        }),
-    }
+    Ok(changeover_flags::signal_flag(flag, value, default)?)
 }
 
 fn duration_flag(
@@ -309,10 +305,7 @@ fn duration_flag(
     value: Option<&str>,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(v) => parse_duration(v).map_err(|source| ConfigError::Duration { flag, source }),
-    }
+    Ok(changeover_flags::duration_flag(flag, value, default)?)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -443,32 +436,13 @@ impl Config {
             opts.reload_signal.as_deref(),
             Signal::SIGHUP,
         )?;
-        let unusable = |problem| ConfigError::UnusableSignal {
-            flag: "--reload-signal",
-            signal: reload_signal,
-            problem,
-        };
-        match reload_signal {
-            Signal::SIGKILL | Signal::SIGSTOP => {
-                return Err(unusable(
-                    "it cannot be caught; choose another, such as HUP or USR2",
-                ));
-            }
-            Signal::SIGTERM | Signal::SIGINT => {
-                return Err(unusable(
-                    "it already means stop; choose another, such as HUP or USR2",
-                ));
-            }
-            Signal::SIGCHLD
-            | Signal::SIGSEGV
-            | Signal::SIGBUS
-            | Signal::SIGILL
-            | Signal::SIGFPE => {
-                return Err(unusable(
-                    "the kernel sends it for other reasons; choose another, such as HUP or USR2",
-                ));
-            }
-            _ => {}
+        // Shared with `changeover lint`, which quotes the same message for a manifest.
+        if let Some(problem) = changeover_flags::signal::reload_signal_problem(reload_signal) {
+            return Err(ConfigError::UnusableSignal {
+                flag: "--reload-signal",
+                signal: reload_signal,
+                problem,
+            });
         }
         let max_draining = match opts.max_draining.as_deref() {
             None => DEFAULT_MAX_DRAINING,

@@ -182,17 +182,10 @@ impl std::fmt::Display for Status {
 }
 
 fn human_secs(secs: f64) -> String {
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else if secs < 3600.0 {
-        format!("{}m{:02}s", (secs / 60.0) as u64, secs as u64 % 60)
-    } else {
-        format!(
-            "{}h{:02}m",
-            (secs / 3600.0) as u64,
-            (secs as u64 % 3600) / 60
-        )
-    }
+    // One formatter for every duration changeover shows (changeover-flags).
+    let elapsed =
+        std::time::Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(std::time::Duration::MAX);
+    changeover_flags::format_elapsed(elapsed)
 }
 
 /// The supervisor's answer.

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    At, Autoscaler, Budget, Container, DEFAULT_ROLLING_PERCENT, Handler, IntOrPercent, Kind,
-    LabelSelector, Meta, Object, Operator, PodTemplate, Requirement, Service, Strategy, Workload,
+    Autoscaler, Budget, Container, ContainerPort, DEFAULT_ROLLING_PERCENT, ForeignPods, Handler,
+    IntOrPercent, Kind, LabelSelector, Located, Meta, Object, Operator, PodTemplate, PortRef,
+    Requirement, Service, ServicePort, Strategy, Workload,
 };
 use crate::yaml::{Node, Value};
 
@@ -22,6 +23,9 @@ pub struct Extracted {
     pub invalid: Vec<InvalidField>,
     /// Objects of other kinds (ConfigMap, Ingress, custom resources, …).
     pub skipped: usize,
+    /// Pods that Services and budgets may select but whose spec is not read: those of a custom
+    /// resource an operator turns into pods, and those of a workload that failed to load.
+    pub foreign: Vec<ForeignPods>,
 }
 
 /// A field of an object that Kubernetes would reject, so the object cannot be linted.
@@ -40,8 +44,8 @@ pub struct InvalidField {
 }
 
 /// Reads the objects of one YAML document: a single object, or a `kind: List` (or `…List`) of
-/// them, nested lists included.
-pub fn objects_from_document(doc: &Node, file: &Arc<str>) -> Extracted {
+/// them, nested lists included. Objects without `metadata.namespace` get `namespace`.
+pub fn objects_from_document(doc: &Node, file: &Arc<str>, namespace: &str) -> Extracted {
     let mut out = Extracted::default();
     let mut pending = vec![doc.clone()];
     while let Some(node) = pending.pop() {
@@ -58,20 +62,150 @@ pub fn objects_from_document(doc: &Node, file: &Arc<str>) -> Extracted {
         }
         let Some(kind) = Kind::from_name(kind) else {
             out.skipped += 1;
+            out.foreign.extend(operator_pods(&node, kind, namespace));
             continue;
         };
-        let reader = Reader {
-            meta: meta(&node, kind, file),
+        let reader = ObjectReader {
+            meta: meta(&node, kind, file, namespace),
         };
         match reader.object(&node) {
             Ok(object) => out.objects.push(object),
-            Err(e) => out.invalid.push(e),
+            Err(e) => {
+                // Its Services and budgets still select its pods: say so once (the input
+                // error), not again as "matches nothing".
+                if let Some(labels) = pod_labels_of_unreadable(&node, kind) {
+                    out.foreign.push(ForeignPods {
+                        reference: reader.meta.reference(),
+                        namespace: reader.meta.namespace.clone(),
+                        labels,
+                        replicas: None,
+                        origin: format!("not linted: {}", e.problem),
+                    });
+                }
+                out.invalid.push(e);
+            }
         }
     }
     out
 }
 
-fn meta(node: &Node, kind: Kind, file: &Arc<str>) -> Meta {
+/// Whether pod annotations ask a mesh to inject its proxy container.
+fn injects_proxy(annotations: Option<&Node>) -> bool {
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Node::as_str);
+    matches!(get("linkerd.io/inject"), Some("enabled" | "ingress"))
+        || get("sidecar.istio.io/inject") == Some("true")
+}
+
+/// Labels of a string map, skipping values that are not strings.
+fn lenient_labels(node: Option<&Node>) -> BTreeMap<String, String> {
+    node.and_then(Node::as_map)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| Some((e.key.clone(), e.value.as_str()?.to_string())))
+        .collect()
+}
+
+/// The pod template labels of a workload whose spec has a bad field, as far as they can be read.
+fn pod_labels_of_unreadable(node: &Node, kind: Kind) -> Option<BTreeMap<String, String>> {
+    let path: &[&str] = match kind {
+        Kind::Pod => &["metadata", "labels"],
+        Kind::CronJob => &[
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "metadata",
+            "labels",
+        ],
+        Kind::Service | Kind::PodDisruptionBudget | Kind::HorizontalPodAutoscaler => return None,
+        _ => &["spec", "template", "metadata", "labels"],
+    };
+    let labels = lenient_labels(node.path(path));
+    (!labels.is_empty()).then_some(labels)
+}
+
+/// Operators whose pods carry labels derived from the custom resource's name, beside those of
+/// `spec.podMetadata`: (API group, kind, the label that carries the name, app.kubernetes.io/name).
+const KNOWN_OPERATORS: &[(&str, &str, &str, &str)] = &[
+    (
+        "monitoring.coreos.com",
+        "Prometheus",
+        "prometheus",
+        "prometheus",
+    ),
+    (
+        "monitoring.coreos.com",
+        "Alertmanager",
+        "alertmanager",
+        "alertmanager",
+    ),
+    (
+        "monitoring.coreos.com",
+        "ThanosRuler",
+        "thanos-ruler",
+        "thanos-ruler",
+    ),
+    (
+        "monitoring.coreos.com",
+        "PrometheusAgent",
+        "prometheus",
+        "prometheus-agent",
+    ),
+];
+
+/// The pods a custom resource stands for, when it looks like one an operator turns into pods: it
+/// has `spec.replicas`, a pod `spec.template` or `spec.podMetadata`, or is a known operator's.
+fn operator_pods(node: &Node, kind: &str, namespace: &str) -> Option<ForeignPods> {
+    let api_version = node.get("apiVersion").and_then(Node::as_str)?;
+    let group = api_version.split_once('/').map(|(g, _)| g)?;
+    if !group.contains('.') || group.ends_with(".k8s.io") {
+        return None; // a built-in API (rbac, networking, …): no pods
+    }
+    let spec = node.get("spec").filter(|s| s.as_map().is_some())?;
+    let known = KNOWN_OPERATORS
+        .iter()
+        .find(|(g, k, ..)| *g == group && *k == kind);
+    let replicas = spec.get("replicas").and_then(Node::as_i64);
+    let has_template = spec.path(&["template", "spec"]).is_some();
+    let pod_metadata = spec.get("podMetadata");
+    if known.is_none() && replicas.is_none() && !has_template && pod_metadata.is_none() {
+        return None;
+    }
+    let metadata = node.get("metadata");
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(Node::as_str)
+        .unwrap_or("<unnamed>");
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Node::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(namespace);
+    let mut labels = lenient_labels(metadata.and_then(|m| m.get("labels")));
+    labels.extend(lenient_labels(
+        spec.path(&["template", "metadata", "labels"]),
+    ));
+    labels.extend(lenient_labels(pod_metadata.and_then(|p| p.get("labels"))));
+    if let Some((_, _, name_label, app)) = known {
+        labels.insert((*name_label).to_string(), name.to_string());
+        labels.insert("app.kubernetes.io/name".into(), (*app).to_string());
+        labels.insert("app.kubernetes.io/instance".into(), name.to_string());
+        labels.insert(
+            "app.kubernetes.io/managed-by".into(),
+            "prometheus-operator".into(),
+        );
+    }
+    let reference = format!("{kind}/{namespace}/{name}");
+    Some(ForeignPods {
+        origin: format!("created by an operator from {reference}"),
+        reference,
+        namespace: namespace.to_string(),
+        labels,
+        replicas,
+    })
+}
+
+fn meta(node: &Node, kind: Kind, file: &Arc<str>, default_namespace: &str) -> Meta {
     let metadata = node.get("metadata");
     let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Node::as_str);
     let name = text("name")
@@ -80,7 +214,7 @@ fn meta(node: &Node, kind: Kind, file: &Arc<str>) -> Meta {
         .to_string();
     let namespace = text("namespace")
         .filter(|n| !n.is_empty())
-        .unwrap_or("default")
+        .unwrap_or(default_namespace)
         .to_string();
     let ignored_rules = metadata
         .and_then(|m| m.path(&["annotations", IGNORE_ANNOTATION]))
@@ -108,7 +242,7 @@ fn meta(node: &Node, kind: Kind, file: &Arc<str>) -> Meta {
     }
 }
 
-struct Reader {
+struct ObjectReader {
     meta: Meta,
 }
 
@@ -122,7 +256,7 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-impl Reader {
+impl ObjectReader {
     fn invalid(&self, node: &Node, field: &str, expected: &str) -> InvalidField {
         let template = node.as_str().is_some_and(|t| t.contains("{{"));
         InvalidField {
@@ -138,30 +272,54 @@ impl Reader {
         let meta = self.meta.clone();
         let spec = self.map(node, "", "spec")?;
         Ok(match meta.kind {
-            Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet | Kind::DaemonSet => {
-                let template = spec
-                    .map(|s| self.map(s, "spec", "template"))
-                    .transpose()?
-                    .flatten();
-                let template = self.template(template, "spec.template", node.line())?;
-                let (replicas, replicas_set) = if meta.kind == Kind::DaemonSet {
-                    (None, false)
-                } else {
-                    match spec
-                        .map(|s| self.int(s, "spec", "replicas"))
+            Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::ReplicaSet
+            | Kind::DaemonSet
+            | Kind::ReplicationController
+            | Kind::Job
+            | Kind::CronJob => {
+                let (template, path) = if meta.kind == Kind::CronJob {
+                    let job = spec
+                        .map(|s| self.map(s, "spec", "jobTemplate"))
                         .transpose()?
-                        .flatten()
-                    {
-                        Some(r) => (Some(r), true),
-                        None => (
-                            Some(At {
-                                value: 1,
-                                line: spec.map_or(node.line(), Node::line),
-                            }),
-                            false,
-                        ),
-                    }
+                        .flatten();
+                    let job_spec = job
+                        .map(|j| self.map(j, "spec.jobTemplate", "spec"))
+                        .transpose()?
+                        .flatten();
+                    let template = job_spec
+                        .map(|j| self.map(j, "spec.jobTemplate.spec", "template"))
+                        .transpose()?
+                        .flatten();
+                    (template, "spec.jobTemplate.spec.template")
+                } else {
+                    let template = spec
+                        .map(|s| self.map(s, "spec", "template"))
+                        .transpose()?
+                        .flatten();
+                    (template, "spec.template")
                 };
+                let template = self.template(template, path, node.line())?;
+                let (replicas, replicas_set) =
+                    if matches!(meta.kind, Kind::DaemonSet | Kind::Job | Kind::CronJob) {
+                        (None, false)
+                    } else {
+                        match spec
+                            .map(|s| self.int(s, "spec", "replicas"))
+                            .transpose()?
+                            .flatten()
+                        {
+                            Some(r) => (Some(r), true),
+                            None => (
+                                Some(Located {
+                                    value: 1,
+                                    line: spec.map_or(node.line(), Node::line),
+                                }),
+                                false,
+                            ),
+                        }
+                    };
                 let strategy = if meta.kind == Kind::Deployment {
                     Some(self.strategy(spec, node.line())?)
                 } else {
@@ -179,9 +337,10 @@ impl Reader {
                 let labels = self.labels(node)?;
                 let mut template = self.pod_spec(spec, "spec", node.line())?;
                 template.labels = labels;
+                template.injected_proxy = injects_proxy(node.path(&["metadata", "annotations"]));
                 Object::Workload(Workload {
                     meta,
-                    replicas: Some(At {
+                    replicas: Some(Located {
                         value: 1,
                         line: node.line(),
                     }),
@@ -202,16 +361,42 @@ impl Reader {
                     .and_then(|s| s.get("type"))
                     .and_then(Node::as_str)
                     .is_some_and(|t| t == "ExternalName");
+                let headless = spec
+                    .and_then(|s| s.get("clusterIP"))
+                    .and_then(Node::as_str)
+                    .is_some_and(|ip| ip == "None");
+                let mut ports = Vec::new();
+                if let Some(list) = spec
+                    .map(|s| self.seq(s, "spec", "ports"))
+                    .transpose()?
+                    .flatten()
+                {
+                    for (i, p) in list.iter().enumerate() {
+                        let path = format!("spec.ports[{i}]");
+                        if p.as_map().is_none() {
+                            return Err(self.invalid(p, &path, "a mapping"));
+                        }
+                        let port = self.int(p, &path, "port")?.map(|a| a.value);
+                        let target = self.port_ref(p, &path, "targetPort")?;
+                        ports.push(ServicePort {
+                            name: self.string(p, &path, "name")?.map(|a| a.value),
+                            port,
+                            target: target.or(port.map(PortRef::Number)),
+                        });
+                    }
+                }
                 Object::Service(Service {
                     meta,
                     selector,
                     selector_line,
                     external_name,
+                    headless,
+                    ports,
                 })
             }
             Kind::PodDisruptionBudget => {
                 let selector = match spec.and_then(|s| s.entry("selector")) {
-                    Some(e) if !e.value.is_null() => Some(At {
+                    Some(e) if !e.value.is_null() => Some(Located {
                         value: self.label_selector(&e.value, "spec.selector")?,
                         line: e.line,
                     }),
@@ -290,6 +475,7 @@ impl Reader {
         let mut pod = self.pod_spec(spec, &join(path, "spec"), template.line())?;
         pod.labels = labels;
         pod.line = template.line();
+        pod.injected_proxy = injects_proxy(template.path(&["metadata", "annotations"]));
         Ok(pod)
     }
 
@@ -299,6 +485,7 @@ impl Reader {
             line: spec.map_or(line, Node::line),
             grace_period: None,
             share_process_namespace: None,
+            injected_proxy: false,
             containers: Vec::new(),
         };
         let Some(spec) = spec else { return Ok(pod) };
@@ -309,6 +496,18 @@ impl Reader {
             for (i, c) in containers.iter().enumerate() {
                 pod.containers
                     .push(self.container(c, &format!("{path}[{i}]"))?);
+            }
+        }
+        if let Some(inits) = self.seq(spec, path, "initContainers")? {
+            let path = join(path, "initContainers");
+            for (i, c) in inits.iter().enumerate() {
+                let at = format!("{path}[{i}]");
+                let mut container = self.container(c, &at)?;
+                let restart = self.string(c, &at, "restartPolicy")?;
+                if restart.is_some_and(|r| r.value == "Always") {
+                    container.sidecar = true;
+                    pod.containers.push(container);
+                }
             }
         }
         Ok(pod)
@@ -341,14 +540,49 @@ impl Reader {
             image: self.string(node, path, "image")?.map(|a| a.value),
             command: self.string_list(node, path, "command")?,
             args: self.string_list(node, path, "args")?,
-            has_ports: self
-                .seq(node, path, "ports")?
-                .is_some_and(|p| !p.is_empty()),
+            ports: self.container_ports(node, path)?,
+            sidecar: false,
             readiness_probe: probe("readinessProbe")?,
             liveness_probe: probe("livenessProbe")?,
             pre_stop: hook("preStop")?,
             post_start: hook("postStart")?,
         })
+    }
+
+    fn container_ports(&self, node: &Node, path: &str) -> Result<Vec<ContainerPort>> {
+        let Some(list) = self.seq(node, path, "ports")? else {
+            return Ok(Vec::new());
+        };
+        let path = join(path, "ports");
+        list.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let at = format!("{path}[{i}]");
+                if p.as_map().is_none() {
+                    return Err(self.invalid(p, &at, "a mapping"));
+                }
+                Ok(ContainerPort {
+                    number: self.int(p, &at, "containerPort")?.map(|a| a.value),
+                    name: self.string(p, &at, "name")?.map(|a| a.value),
+                })
+            })
+            .collect()
+    }
+
+    /// A port given by number or by name (`targetPort: 8080`, `targetPort: http`).
+    fn port_ref(&self, node: &Node, path: &str, key: &str) -> Result<Option<PortRef>> {
+        match node.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_null() => Ok(None),
+            Some(v) => match (v.as_i64(), v.as_str()) {
+                (Some(n), _) => Ok(Some(PortRef::Number(n))),
+                (None, Some(text)) => Ok(Some(match text.parse::<i64>() {
+                    Ok(n) => PortRef::Number(n),
+                    Err(_) => PortRef::Name(text.to_string()),
+                })),
+                (None, None) => Err(self.invalid(v, &join(path, key), "a port number or name")),
+            },
+        }
     }
 
     fn handler(&self, node: &Node, path: &str) -> Result<Handler> {
@@ -473,12 +707,12 @@ impl Reader {
         }
     }
 
-    fn int(&self, node: &Node, path: &str, key: &str) -> Result<Option<At<i64>>> {
+    fn int(&self, node: &Node, path: &str, key: &str) -> Result<Option<Located<i64>>> {
         match node.entry(key) {
             None => Ok(None),
             Some(e) if e.value.is_null() => Ok(None),
             Some(e) => match e.value.as_i64() {
-                Some(value) => Ok(Some(At {
+                Some(value) => Ok(Some(Located {
                     value,
                     line: e.line,
                 })),
@@ -487,12 +721,12 @@ impl Reader {
         }
     }
 
-    fn bool(&self, node: &Node, path: &str, key: &str) -> Result<Option<At<bool>>> {
+    fn bool(&self, node: &Node, path: &str, key: &str) -> Result<Option<Located<bool>>> {
         match node.entry(key) {
             None => Ok(None),
             Some(e) if e.value.is_null() => Ok(None),
             Some(e) => match e.value.as_bool() {
-                Some(value) => Ok(Some(At {
+                Some(value) => Ok(Some(Located {
                     value,
                     line: e.line,
                 })),
@@ -503,12 +737,12 @@ impl Reader {
 
     /// Any scalar, read as text (Kubernetes would reject a number where a string belongs, but
     /// nothing here depends on that difference).
-    fn string(&self, node: &Node, path: &str, key: &str) -> Result<Option<At<String>>> {
+    fn string(&self, node: &Node, path: &str, key: &str) -> Result<Option<Located<String>>> {
         match node.entry(key) {
             None => Ok(None),
             Some(e) if e.value.is_null() => Ok(None),
             Some(e) => match e.value.as_str() {
-                Some(text) => Ok(Some(At {
+                Some(text) => Ok(Some(Located {
                     value: text.to_string(),
                     line: e.line,
                 })),
@@ -559,7 +793,7 @@ impl Reader {
         node: &Node,
         path: &str,
         key: &str,
-    ) -> Result<Option<At<IntOrPercent>>> {
+    ) -> Result<Option<Located<IntOrPercent>>> {
         let Some(e) = node.entry(key) else {
             return Ok(None);
         };
@@ -585,7 +819,7 @@ impl Reader {
         if matches!(value, IntOrPercent::Int(n) | IntOrPercent::Percent(n) if n < 0) {
             return Err(self.invalid(&e.value, &field, expected));
         }
-        Ok(Some(At {
+        Ok(Some(Located {
             value,
             line: e.line,
         }))
@@ -602,7 +836,7 @@ mod tests {
         let file: Arc<str> = Arc::from("t.yaml");
         let mut all = Extracted::default();
         for d in &docs {
-            let e = objects_from_document(d, &file);
+            let e = objects_from_document(d, &file, "default");
             all.objects.extend(e.objects);
             all.invalid.extend(e.invalid);
             all.skipped += e.skipped;

@@ -12,7 +12,6 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use extract::{Extracted, IGNORE_ANNOTATION, InvalidField, objects_from_document};
-pub(crate) use selector::service_selects;
 pub use selector::{LabelSelector, Operator, Requirement};
 
 use crate::yaml::Node;
@@ -28,6 +27,12 @@ pub enum Kind {
     DaemonSet,
     /// `apps/v1` ReplicaSet.
     ReplicaSet,
+    /// `v1` ReplicationController.
+    ReplicationController,
+    /// `batch/v1` Job.
+    Job,
+    /// `batch/v1` CronJob.
+    CronJob,
     /// `v1` Pod.
     Pod,
     /// `v1` Service.
@@ -46,6 +51,9 @@ impl Kind {
             "StatefulSet" => Kind::StatefulSet,
             "DaemonSet" => Kind::DaemonSet,
             "ReplicaSet" => Kind::ReplicaSet,
+            "ReplicationController" => Kind::ReplicationController,
+            "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
             "Pod" => Kind::Pod,
             "Service" => Kind::Service,
             "PodDisruptionBudget" => Kind::PodDisruptionBudget,
@@ -61,6 +69,9 @@ impl Kind {
             Kind::StatefulSet => "StatefulSet",
             Kind::DaemonSet => "DaemonSet",
             Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
             Kind::Pod => "Pod",
             Kind::Service => "Service",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
@@ -181,7 +192,7 @@ impl fmt::Display for IntOrPercent {
 
 /// A value read from a manifest together with the line it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct At<T> {
+pub struct Located<T> {
     /// The value.
     pub value: T,
     /// The line of its key.
@@ -242,8 +253,11 @@ pub struct Container {
     pub command: Vec<String>,
     /// `args`.
     pub args: Vec<String>,
-    /// Whether `ports` lists at least one port.
-    pub has_ports: bool,
+    /// `ports`: the ports the container declares.
+    pub ports: Vec<ContainerPort>,
+    /// A native sidecar: an init container with `restartPolicy: Always`, which runs beside the
+    /// main containers and is stopped after them.
+    pub sidecar: bool,
     /// `readinessProbe`.
     pub readiness_probe: Option<Node>,
     /// `livenessProbe`.
@@ -254,7 +268,29 @@ pub struct Container {
     pub post_start: Option<Handler>,
 }
 
+/// One entry of a container's `ports`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    /// `containerPort`.
+    pub number: Option<i64>,
+    /// `name`.
+    pub name: Option<String>,
+}
+
 impl Container {
+    /// Whether the container declares at least one port.
+    pub fn has_ports(&self) -> bool {
+        !self.ports.is_empty()
+    }
+
+    /// The number of a port named `name`.
+    pub fn port_number(&self, name: &str) -> Option<i64> {
+        self.ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .and_then(|p| p.number)
+    }
+
     /// `command` followed by `args`: what runs, when `command` is set.
     pub fn argv(&self) -> Vec<String> {
         self.command.iter().chain(&self.args).cloned().collect()
@@ -269,10 +305,15 @@ pub struct PodTemplate {
     /// The line of the template (or of the Pod's `spec`).
     pub line: usize,
     /// `terminationGracePeriodSeconds`, when set (Kubernetes uses 30 otherwise).
-    pub grace_period: Option<At<i64>>,
+    pub grace_period: Option<Located<i64>>,
     /// `shareProcessNamespace`.
-    pub share_process_namespace: Option<At<bool>>,
-    /// `containers` (init containers are not part of the stop sequence).
+    pub share_process_namespace: Option<Located<bool>>,
+    /// Whether the pod asks for a proxy to be injected at admission (`linkerd.io/inject`,
+    /// `sidecar.istio.io/inject`): a container the manifest does not show then listens on the
+    /// ports no container declares.
+    pub injected_proxy: bool,
+    /// `containers`, then the native sidecars of `initContainers` (other init containers have
+    /// finished before the pod serves, so they are not part of the stop sequence).
     pub containers: Vec<Container>,
 }
 
@@ -321,8 +362,9 @@ pub const DEFAULT_ROLLING_PERCENT: IntOrPercent = IntOrPercent::Percent(25);
 pub struct Workload {
     /// Identity.
     pub meta: Meta,
-    /// `spec.replicas` with its default of 1; `None` for a DaemonSet (one per node). A Pod is 1.
-    pub replicas: Option<At<i64>>,
+    /// `spec.replicas` with its default of 1; `None` when the count is not the workload's to say
+    /// (a DaemonSet runs one pod per node, a Job or CronJob as many as it is running). A Pod is 1.
+    pub replicas: Option<Located<i64>>,
     /// Whether `spec.replicas` was written (not defaulted).
     pub replicas_set: bool,
     /// A Deployment's strategy; `None` for other kinds.
@@ -342,6 +384,50 @@ pub struct Service {
     pub selector_line: usize,
     /// `type: ExternalName`, which routes to no pod.
     pub external_name: bool,
+    /// `clusterIP: None`: clients get the pods' addresses from DNS and pick one themselves.
+    pub headless: bool,
+    /// `spec.ports`.
+    pub ports: Vec<ServicePort>,
+}
+
+/// One entry of a Service's `ports`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// `name`.
+    pub name: Option<String>,
+    /// `port`.
+    pub port: Option<i64>,
+    /// `targetPort`, which defaults to `port`.
+    pub target: Option<PortRef>,
+}
+
+/// A container port named by number or by name, as in `targetPort` or a probe's `port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortRef {
+    /// `8080`.
+    Number(i64),
+    /// `http`: a port a container declares under this name.
+    Name(String),
+}
+
+impl ServicePort {
+    /// Whether this port carries metrics scrapes rather than traffic: its name is `metrics`, or
+    /// ends in `-metrics` or starts with `metrics-` (`http-metrics`, `metrics-tls`). A missed
+    /// scrape is not a dropped request, so such ports are left out of the traffic rules.
+    pub fn is_metrics(&self) -> bool {
+        self.name.as_deref().is_some_and(|n| {
+            let n = n.to_ascii_lowercase();
+            n == "metrics" || n.ends_with("-metrics") || n.starts_with("metrics-")
+        })
+    }
+}
+
+impl Service {
+    /// Whether every port of the Service carries metrics scrapes only (see
+    /// [`ServicePort::is_metrics`]); a Service without ports is not one.
+    pub fn metrics_only(&self) -> bool {
+        !self.ports.is_empty() && self.ports.iter().all(ServicePort::is_metrics)
+    }
 }
 
 /// A PodDisruptionBudget.
@@ -350,13 +436,13 @@ pub struct Budget {
     /// Identity.
     pub meta: Meta,
     /// `spec.selector`; `None` when absent (which selects no pod).
-    pub selector: Option<At<LabelSelector>>,
+    pub selector: Option<Located<LabelSelector>>,
     /// `spec.minAvailable`.
-    pub min_available: Option<At<IntOrPercent>>,
+    pub min_available: Option<Located<IntOrPercent>>,
     /// `spec.maxUnavailable`.
-    pub max_unavailable: Option<At<IntOrPercent>>,
+    pub max_unavailable: Option<Located<IntOrPercent>>,
     /// `spec.unhealthyPodEvictionPolicy`.
-    pub unhealthy_pod_eviction_policy: Option<At<String>>,
+    pub unhealthy_pod_eviction_policy: Option<Located<String>>,
 }
 
 impl Budget {
@@ -370,7 +456,7 @@ impl Budget {
     /// percentages round up; with neither set, every pod may be evicted.
     ///
     /// ```
-    /// use changeover_k8s::model::{At, Budget, IntOrPercent, Kind, Meta};
+    /// use changeover_k8s::model::{Located, Budget, IntOrPercent, Kind, Meta};
     /// let meta = Meta {
     ///     kind: Kind::PodDisruptionBudget,
     ///     api_version: "policy/v1".into(),
@@ -383,7 +469,7 @@ impl Budget {
     /// let budget = Budget {
     ///     meta,
     ///     selector: None,
-    ///     min_available: Some(At { value: IntOrPercent::Percent(50), line: 5 }),
+    ///     min_available: Some(Located { value: IntOrPercent::Percent(50), line: 5 }),
     ///     max_unavailable: None,
     ///     unhealthy_pod_eviction_policy: None,
     /// };
@@ -436,6 +522,23 @@ pub struct Autoscaler {
     pub min_replicas: i64,
     /// `spec.maxReplicas`.
     pub max_replicas: Option<i64>,
+}
+
+/// Pods the lint cannot see the spec of, but that Services and budgets may select: those an
+/// operator creates from a custom resource in the input (a `Prometheus`, an `Alertmanager`, an
+/// Argo `Rollout`), and those of a workload that could not be read for one bad field.
+#[derive(Debug, Clone)]
+pub struct ForeignPods {
+    /// `Kind/namespace/name` of the object the pods come from.
+    pub reference: String,
+    /// Its namespace (`default` when unset).
+    pub namespace: String,
+    /// The labels its pods carry, as far as the input shows them.
+    pub labels: BTreeMap<String, String>,
+    /// How many pods, when the object says (`spec.replicas`).
+    pub replicas: Option<i64>,
+    /// Why the pods cannot be seen, e.g. `created by an operator from Prometheus/monitoring/k8s`.
+    pub origin: String,
 }
 
 /// One object read from a manifest.

@@ -116,14 +116,6 @@ impl fmt::Display for LabelSelector {
     }
 }
 
-/// Whether a Service's equality selector picks `labels`; an empty one picks nothing.
-pub(crate) fn service_selects(
-    selector: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,11 +156,8 @@ mod tests {
     }
 
     #[test]
-    fn empty_selector_matches_everything_but_empty_service_selector_nothing() {
+    fn empty_selector_matches_everything() {
         let l = labels(&[("app", "web")]);
         assert!(LabelSelector::default().matches(&l));
-        assert!(!service_selects(&BTreeMap::new(), &l));
-        assert!(service_selects(&labels(&[("app", "web")]), &l));
-        assert!(!service_selects(&labels(&[("app", "web"), ("x", "y")]), &l));
     }
 }

@@ -1,5 +1,14 @@
 //! The machine format:
-//! `{"findings":[{"rule","severity","file","line","object","container","message","fix"}],"summary":{"files","objects","errors","warnings"}}`.
+//!
+//! ```text
+//! {"findings": [{"rule", "severity", "file", "line", "object", "container", "message",
+//!                "arithmetic": [step, …], "fix"}],
+//!  "input_errors": [{"file", "line", "problem", "fix"}],
+//!  "summary": {"files", "objects", "skipped", "errors", "warnings", "input_errors"}}
+//! ```
+//!
+//! A script that sees exit status 2 finds why in `input_errors`, with the same text as standard
+//! error.
 
 use serde::Serialize;
 
@@ -8,7 +17,16 @@ use crate::{Report, Severity};
 #[derive(Serialize)]
 struct Json<'a> {
     findings: Vec<JsonFinding<'a>>,
+    input_errors: Vec<JsonInputError<'a>>,
     summary: Summary,
+}
+
+#[derive(Serialize)]
+struct JsonInputError<'a> {
+    file: &'a str,
+    line: Option<usize>,
+    problem: String,
+    fix: String,
 }
 
 #[derive(Serialize)]
@@ -20,6 +38,7 @@ struct JsonFinding<'a> {
     object: &'a str,
     container: Option<&'a str>,
     message: &'a str,
+    arithmetic: &'a [String],
     fix: &'a str,
 }
 
@@ -27,12 +46,14 @@ struct JsonFinding<'a> {
 struct Summary {
     files: usize,
     objects: usize,
+    skipped: usize,
     errors: usize,
     warnings: usize,
+    input_errors: usize,
 }
 
-/// The report as one JSON document (`errors` and `warnings` count findings by severity), with a
-/// trailing newline.
+/// The report as one JSON document (`errors` and `warnings` count findings by severity,
+/// `input_errors` inputs that could not be linted), with a trailing newline.
 pub fn json(report: &Report) -> String {
     let doc = Json {
         findings: report
@@ -46,14 +67,27 @@ pub fn json(report: &Report) -> String {
                 object: &f.object,
                 container: f.container.as_deref(),
                 message: &f.message,
+                arithmetic: &f.arithmetic,
                 fix: &f.fix,
+            })
+            .collect(),
+        input_errors: report
+            .errors
+            .iter()
+            .map(|e| JsonInputError {
+                file: &e.file,
+                line: e.line,
+                problem: e.problem(),
+                fix: e.fix(),
             })
             .collect(),
         summary: Summary {
             files: report.files,
             objects: report.objects,
+            skipped: report.skipped,
             errors: report.count(Severity::Error),
             warnings: report.count(Severity::Warning),
+            input_errors: report.errors.len(),
         },
     };
     let mut out = serde_json::to_string_pretty(&doc)

@@ -1,11 +1,10 @@
 //! `grace-budget`: the stop sequence must fit in the grace period.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
 use crate::model::PodTemplate;
-use crate::timing::container_timing;
 
 /// Time the kubelet and the runtime need between the end of the drain and SIGKILL.
 pub(crate) const MARGIN_MS: u64 = 2_000;
@@ -37,12 +36,24 @@ pub(crate) fn grace_term(pod: &PodTemplate) -> String {
 }
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    for w in &cx.workloads {
+    for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
-        for c in &pod.containers {
-            let t = container_timing(c);
-            if !t.has_stop_delay() && t.drain.is_none() {
+        for (ci, c) in pod.containers.iter().enumerate() {
+            let t = cx.timing(wi, ci);
+            // Nothing known to add up: no drain deadline and no known delay (a hook of unknown
+            // length alone says nothing about the grace period).
+            if t.fails_to_start() || (t.drain.is_none() && t.stop_delay_ms() == 0) {
+                continue;
+            }
+            // A stop delay as long as the grace period is prestop-exceeds-grace's finding: one
+            // problem, one finding.
+            let exceeds = super::prestop_exceeds_grace::RULE.id;
+            if t.stop_delay_ms() >= grace_ms
+                && t.stop_delay_ms() > 0
+                && cx.config.enabled(exceeds)
+                && !w.meta.ignores(exceeds)
+            {
                 continue;
             }
             let total = t
@@ -65,7 +76,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             let needed_s = total.div_ceil(1000);
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(

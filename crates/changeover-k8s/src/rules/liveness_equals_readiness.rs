@@ -1,8 +1,9 @@
 //! `liveness-equals-readiness`: liveness and readiness answer different questions.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
+use crate::model::Container;
 use crate::yaml::Node;
 
 pub(crate) const RULE: Rule = Rule {
@@ -21,31 +22,54 @@ pub(crate) const RULE: Rule = Rule {
     check,
 };
 
-/// Probe fields that tune timing rather than say what is checked.
-const TIMING_FIELDS: &[&str] = &[
-    "initialDelaySeconds",
-    "periodSeconds",
-    "timeoutSeconds",
-    "successThreshold",
-    "failureThreshold",
-    "terminationGracePeriodSeconds",
-];
-
-/// Whether two probes check the same thing, whatever their timing.
-fn same_handler(a: &Node, b: &Node) -> bool {
-    let handler = |n: &Node| -> Vec<(String, Node)> {
-        n.as_map()
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| !TIMING_FIELDS.contains(&e.key.as_str()))
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect()
+/// What a probe checks, with Kubernetes' defaults filled in and named ports resolved through the
+/// container's ports, so that `port: http` and `port: 8080`, or an explicit `scheme: HTTP`, compare
+/// equal. `None` when the probe has no handler the lint knows.
+fn check_of(probe: &Node, container: &Container) -> Option<String> {
+    let text = |path: &[&str]| probe.path(path).and_then(Node::as_str).map(str::to_string);
+    let port = |handler: &str| -> String {
+        let Some(p) = text(&[handler, "port"]) else {
+            return "?".to_string();
+        };
+        match p.parse::<i64>() {
+            Ok(n) => n.to_string(),
+            Err(_) => container.port_number(&p).map_or(p, |n| n.to_string()),
+        }
     };
-    let (a, b) = (handler(a), handler(b));
-    !a.is_empty()
-        && a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v.same_as(v2)))
+    if probe.get("httpGet").is_some() {
+        let scheme = text(&["httpGet", "scheme"]).unwrap_or_else(|| "HTTP".into());
+        let host = text(&["httpGet", "host"]).unwrap_or_default();
+        let path = text(&["httpGet", "path"]).unwrap_or_else(|| "/".into());
+        let headers = probe
+            .path(&["httpGet", "httpHeaders"])
+            .and_then(Node::as_seq)
+            .map(|h| {
+                h.iter()
+                    .map(|e| {
+                        let f = |k| e.get(k).and_then(Node::as_str).unwrap_or("");
+                        format!("{}={}", f("name").to_ascii_lowercase(), f("value"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        return Some(format!(
+            "http {} {host} {} {path} [{headers}]",
+            scheme.to_ascii_uppercase(),
+            port("httpGet")
+        ));
+    }
+    if probe.get("tcpSocket").is_some() {
+        let host = text(&["tcpSocket", "host"]).unwrap_or_default();
+        return Some(format!("tcp {host} {}", port("tcpSocket")));
+    }
+    if probe.get("grpc").is_some() {
+        let service = text(&["grpc", "service"]).unwrap_or_default();
+        return Some(format!("grpc {} {service}", port("grpc")));
+    }
+    let command = probe.path(&["exec", "command"]).and_then(Node::as_seq)?;
+    let words: Vec<&str> = command.iter().filter_map(Node::as_str).collect();
+    Some(format!("exec {words:?}"))
 }
 
 /// `httpGet /healthz on port 8080`, `exec cat /tmp/ready`, …
@@ -81,12 +105,15 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             let (Some(live), Some(ready)) = (&c.liveness_probe, &c.readiness_probe) else {
                 continue;
             };
-            if !same_handler(live, ready) {
+            let (Some(a), Some(b)) = (check_of(live, c), check_of(ready, c)) else {
+                continue;
+            };
+            if a != b {
                 continue;
             }
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: live.line(),
                     container: Some(c.name.clone()),
                     message: "livenessProbe and readinessProbe run the same check: a busy or draining server gets restarted instead of taken out of rotation".to_string(),
@@ -138,5 +165,12 @@ mod tests {
         assert!(findings("liveness-equals-readiness", &text).is_empty());
         let text = pod("{tcpSocket: {port: 80}}", "{httpGet: {path: /, port: 80}}");
         assert!(findings("liveness-equals-readiness", &text).is_empty());
+    }
+
+    #[test]
+    fn the_same_check_written_differently_fires() {
+        // Regression (issue 10): `port: http` vs `port: 8080`, and an explicit `scheme: HTTP`.
+        let text = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: app\n    ports: [{name: http, containerPort: 8080}]\n    livenessProbe: {httpGet: {path: /healthz, port: http}}\n    readinessProbe: {httpGet: {path: /healthz, port: 8080, scheme: HTTP}}\n";
+        assert_eq!(findings("liveness-equals-readiness", text).len(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! `missing-pdb`: replicated workloads need a budget to survive node drains.
 
-use super::{Emitter, Hit, Rule, replicas};
+use super::{Emitter, FindingDraft, Rule, replicas};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::Kind;
@@ -38,7 +38,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         };
         em.emit(
             &w.meta,
-            Hit {
+            FindingDraft {
                 line,
                 container: None,
                 message: format!(

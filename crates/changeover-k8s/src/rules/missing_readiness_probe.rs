@@ -1,17 +1,20 @@
 //! `missing-readiness-probe`: a served container must say when it is ready.
 
-use super::{Emitter, Hit, Rule, name_some};
+use super::{Emitter, FindingDraft, Rule, name_a_few};
 use crate::context::Context;
 use crate::finding::Severity;
 
 pub(crate) const RULE: Rule = Rule {
     id: "missing-readiness-probe",
     severity: Severity::Warning,
-    summary: "A container with ports, in a pod selected by a Service, has no readinessProbe.",
+    summary: "A container that a Service port reaches has no readinessProbe.",
     rationale: "Without a readiness probe a container counts as ready as soon as it has \
         started, so the Service sends it requests before the server listens (refused \
         connections on every rollout and every scale-up), and a server that knows it is \
-        overloaded or draining has no way to ask to be taken out of rotation.",
+        overloaded or draining has no way to ask to be taken out of rotation. A container is \
+        reached when a Service port's `targetPort` names or numbers one of its ports, or when no \
+        container declares that port and it declares none (a single-container pod); ports named \
+        `metrics` (or `*-metrics`, `metrics-*`) carry scrapes, not requests, and do not count.",
     fix: "Add a readinessProbe on an endpoint that succeeds only once the server accepts \
         requests and fails as soon as it starts to stop (changeover's `/readyz` turns 503 at \
         the start of the stop delay).",
@@ -20,24 +23,26 @@ pub(crate) const RULE: Rule = Rule {
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
-        let services: Vec<String> = cx.services_of(wi).map(|s| s.meta.reference()).collect();
-        if services.is_empty() {
-            continue;
-        }
-        for c in w
-            .template
-            .containers
-            .iter()
-            .filter(|c| c.has_ports && c.readiness_probe.is_none())
-        {
+        for (ci, c) in w.template.containers.iter().enumerate() {
+            if c.readiness_probe.is_some() {
+                continue;
+            }
+            let services: Vec<String> = cx
+                .traffic_services_of_container(wi, ci)
+                .iter()
+                .map(|s| s.meta.reference())
+                .collect();
+            if services.is_empty() {
+                continue;
+            }
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(
-                        "no readinessProbe although the container has ports and {} routes to it: it gets traffic before it listens",
-                        name_some(services.iter().cloned())
+                        "no readinessProbe although {} routes to this container: it gets traffic before it listens",
+                        name_a_few(services.iter().cloned())
                     ),
                     arithmetic: vec![],
                     fix: None,

@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::finding::{Finding, Severity};
 use crate::model::Meta;
 
+mod changeover_command;
 mod grace_budget;
 mod liveness_equals_readiness;
 mod missing_pdb;
@@ -21,6 +22,7 @@ mod pdb_unhealthy_policy;
 mod prestop_exceeds_grace;
 mod prestop_needs_shell;
 mod prestop_sleep_unsupported;
+mod replicas_with_autoscaler;
 mod rollout_capacity_gap;
 mod service_matches_nothing;
 mod shared_pid_namespace;
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Rule {
 static RULES: &[Rule] = &[
     grace_budget::RULE,
     prestop_exceeds_grace::RULE,
+    changeover_command::RULE,
     no_stop_delay::RULE,
     prestop_needs_shell::RULE,
     shell_form_command::RULE,
@@ -66,6 +69,7 @@ static RULES: &[Rule] = &[
     missing_pdb::RULE,
     pdb_unhealthy_policy::RULE,
     rollout_capacity_gap::RULE,
+    replicas_with_autoscaler::RULE,
     service_matches_nothing::RULE,
     prestop_sleep_unsupported::RULE,
 ];
@@ -82,7 +86,7 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 
 /// What a check reports; the [`Emitter`] adds the rest.
 #[derive(Debug, Default)]
-pub(crate) struct Hit {
+pub(crate) struct FindingDraft {
     pub(crate) line: usize,
     pub(crate) container: Option<String>,
     pub(crate) message: String,
@@ -98,7 +102,7 @@ pub(crate) struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    pub(crate) fn emit(&mut self, meta: &Meta, hit: Hit) {
+    pub(crate) fn emit(&mut self, meta: &Meta, hit: FindingDraft) {
         if meta.ignores(self.rule.id) {
             return;
         }
@@ -139,7 +143,7 @@ pub(crate) fn replicas(n: i64) -> String {
 }
 
 /// Names a few objects, then how many more.
-pub(crate) fn name_some<I: IntoIterator<Item = String>>(names: I) -> String {
+pub(crate) fn name_a_few<I: IntoIterator<Item = String>>(names: I) -> String {
     let names: Vec<String> = names.into_iter().collect();
     match names.len() {
         0 => "none".to_string(),
@@ -190,6 +194,6 @@ mod tests {
                 assert!(!text.trim().is_empty(), "{} lacks text", rule.id);
             }
         }
-        assert_eq!(all().len(), 16);
+        assert_eq!(all().len(), 18);
     }
 }

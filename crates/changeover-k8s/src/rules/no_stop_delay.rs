@@ -1,9 +1,8 @@
 //! `no-stop-delay`: a served container must keep serving while endpoints are removed.
 
-use super::{Emitter, Hit, Rule, name_some};
+use super::{Emitter, FindingDraft, Rule, name_a_few};
 use crate::context::Context;
 use crate::finding::Severity;
-use crate::timing::container_timing;
 
 pub(crate) const RULE: Rule = Rule {
     id: "no-stop-delay",
@@ -14,8 +13,11 @@ pub(crate) const RULE: Rule = Rule {
         load balancer drops it on its own schedule: about a second for kube-proxy, several for \
         an ingress, longer for some cloud balancers. A server that stops accepting as soon as \
         SIGTERM arrives refuses the connections that are still routed to it during that window. \
-        Only containers that declare ports are checked, unless no container of the pod declares \
-        any (then each could be the one the Service reaches).",
+        Only the containers a Service port reaches are checked: its `targetPort` names or numbers \
+        one of their ports, or, when no container declares that port, one that declares none. \
+        Services whose ports are all named `metrics` (or `*-metrics`, `metrics-*`) carry scrapes, \
+        not requests, and are left out; so is a preStop hook whose length the manifest does not \
+        show (a script, `httpGet`), which is taken to be a delay.",
     fix: "Give the container a stop delay of a few seconds: a preStop `sleep` action \
         (`lifecycle: {preStop: {sleep: {seconds: 5}}}`, Kubernetes 1.30+), an exec preStop \
         `sleep 5`, or run the server under `changeover run --stop-delay 5s`; then check that \
@@ -25,19 +27,19 @@ pub(crate) const RULE: Rule = Rule {
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
-        let services: Vec<String> = cx.services_of(wi).map(|s| s.meta.reference()).collect();
-        if services.is_empty() {
-            continue;
-        }
-        let any_ports = w.template.containers.iter().any(|c| c.has_ports);
-        for c in w
-            .template
-            .containers
-            .iter()
-            .filter(|c| c.has_ports || !any_ports)
-        {
-            let t = container_timing(c);
-            if t.has_stop_delay() {
+        for (ci, c) in w.template.containers.iter().enumerate() {
+            let services: Vec<String> = cx
+                .traffic_services_of_container(wi, ci)
+                .iter()
+                .map(|s| s.meta.reference())
+                .collect();
+            if services.is_empty() {
+                continue;
+            }
+            let t = cx.timing(wi, ci);
+            // A refused changeover command line is changeover-command's finding, which says the
+            // delay is lost: one problem, one finding.
+            if t.has_stop_delay() || !t.refusals.is_empty() {
                 continue;
             }
             let why_zero = if t.stop_delay.is_empty() {
@@ -48,12 +50,12 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             };
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(
                         "no stop delay although {} routes to this pod: connections still routed here after SIGTERM are refused",
-                        name_some(services.iter().cloned())
+                        name_a_few(services.iter().cloned())
                     ),
                     arithmetic: vec![
                         format!("stop delay = 0s ({why_zero})"),

@@ -1,9 +1,9 @@
 //! `pdb-blocks-eviction`: a budget that allows no eviction blocks every node drain.
 
-use super::{Emitter, Hit, Rule, replicas};
+use super::{Emitter, FindingDraft, Rule, replicas};
 use crate::context::Context;
 use crate::finding::Severity;
-use crate::model::{Budget, IntOrPercent};
+use crate::model::{Budget, ForeignPods, IntOrPercent, Kind};
 
 pub(crate) const RULE: Rule = Rule {
     id: "pdb-blocks-eviction",
@@ -28,12 +28,91 @@ fn field_line(b: &Budget) -> usize {
         .unwrap_or(b.meta.line)
 }
 
+const ANY_SCALE_FIX: &str = "Set maxUnavailable to 1 or more (or minAvailable below 100%).";
+
+/// How a budget refuses every eviction whatever the pod count: `maxUnavailable: 0` (or `0%`), or
+/// `minAvailable: 100%`.
+fn blocks_at_any_scale(b: &Budget) -> Option<String> {
+    if let Some(max) = b.max_unavailable {
+        return matches!(max.value, IntOrPercent::Int(0) | IntOrPercent::Percent(0)).then(|| {
+            format!(
+                "maxUnavailable {} ⇒ disruptionsAllowed = 0 at any scale",
+                max.value
+            )
+        });
+    }
+    let min = b.min_available?;
+    matches!(min.value, IntOrPercent::Percent(p) if p >= 100).then(|| {
+        format!(
+            "minAvailable {} ⇒ disruptionsAllowed = 0 at any scale",
+            min.value
+        )
+    })
+}
+
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (bi, b) in cx.budgets.iter().enumerate() {
         if b.min_available.is_none() && b.max_unavailable.is_none() {
             continue;
         }
-        let targets = cx.workloads_of_budget(bi).to_vec();
+        let selected = cx.workloads_of_budget(bi);
+        // Drains skip DaemonSet pods (`kubectl drain --ignore-daemonsets`): a budget over them
+        // holds up nothing.
+        let targets: Vec<usize> = selected
+            .iter()
+            .copied()
+            .filter(|&wi| cx.workloads[wi].meta.kind != Kind::DaemonSet)
+            .collect();
+        let foreign: Vec<&ForeignPods> = cx.foreign_of_budget(bi).collect();
+        let selects_something = b
+            .selector
+            .as_ref()
+            .is_some_and(|s| !(s.value.is_empty() && b.is_v1beta1()));
+        if targets.is_empty() && (!foreign.is_empty() || (selected.is_empty() && selects_something))
+        {
+            // Pods the input does not show (an operator's, or workloads applied elsewhere): only
+            // a budget that blocks at every scale is certain, or a count the resource states.
+            let at_any_scale = blocks_at_any_scale(b);
+            let known = match foreign.as_slice() {
+                [f] => f
+                    .replicas
+                    .filter(|n| *n > 0)
+                    .map(|n| (n, f.reference.clone())),
+                _ => None,
+            };
+            let subject = match foreign.as_slice() {
+                [] => "the pods it selects (no workload of the input)".to_string(),
+                [f] => format!("the pods of {} ({})", f.reference, f.origin),
+                many => format!("the pods of {} objects", many.len()),
+            };
+            if let Some(how) = at_any_scale {
+                em.emit(
+                    &b.meta,
+                    FindingDraft {
+                        line: field_line(b),
+                        container: None,
+                        message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
+                        arithmetic: vec![how],
+                        fix: Some(ANY_SCALE_FIX.to_string()),
+                    },
+                );
+            } else if let Some((n, source)) = known {
+                let (allowed, how) = b.disruptions_allowed(n);
+                if allowed == 0 {
+                    em.emit(
+                        &b.meta,
+                        FindingDraft {
+                            line: field_line(b),
+                            container: None,
+                            message: format!("allows 0 disruptions for {subject} at {} (disruptionsAllowed = 0): every eviction is refused and node drains hang", replicas(n)),
+                            arithmetic: vec![format!("at {} (spec.replicas of {source}): {how}", replicas(n))],
+                            fix: Some("Use maxUnavailable: 1 instead, or keep minAvailable below the replica count after rounding up.".to_string()),
+                        },
+                    );
+                }
+            }
+            continue;
+        }
         if targets.is_empty() {
             continue;
         }
@@ -84,16 +163,17 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             .max_unavailable
             .is_some_and(|m| matches!(m.value, IntOrPercent::Int(0) | IntOrPercent::Percent(0)));
         if unknown_count {
-            // A DaemonSet's pod count is the node count: only a zero maxUnavailable is certain.
-            if zero_max {
+            // A Job's pod count is not the manifest's to say: only a budget that blocks at every
+            // scale is certain.
+            if let Some(how) = blocks_at_any_scale(b) {
                 em.emit(
                     &b.meta,
-                    Hit {
+                    FindingDraft {
                         line: field_line(b),
                         container: None,
                         message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
-                        arithmetic: vec![format!("maxUnavailable {} ⇒ disruptionsAllowed = 0", b.max_unavailable.map(|m| m.value.to_string()).unwrap_or_default())],
-                        fix: Some("Set maxUnavailable to 1 or more.".to_string()),
+                        arithmetic: vec![how],
+                        fix: Some(ANY_SCALE_FIX.to_string()),
                     },
                 );
             }
@@ -129,7 +209,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         };
         em.emit(
             &b.meta,
-            Hit {
+            FindingDraft {
                 line: field_line(b),
                 container: None,
                 message: format!(

@@ -1,8 +1,9 @@
 //! `pdb-overlap`: a pod may be covered by one budget only.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
+use crate::model::Kind;
 
 pub(crate) const RULE: Rule = Rule {
     id: "pdb-overlap",
@@ -19,7 +20,8 @@ pub(crate) const RULE: Rule = Rule {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         let budgets = cx.budget_indices_of(wi);
-        if budgets.len() < 2 {
+        // Drains skip DaemonSet pods (`kubectl drain --ignore-daemonsets`): no eviction to fail.
+        if budgets.len() < 2 || w.meta.kind == Kind::DaemonSet {
             continue;
         }
         let arithmetic = budgets
@@ -41,7 +43,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             .collect();
         em.emit(
             &w.meta,
-            Hit {
+            FindingDraft {
                 line: w.template.line,
                 container: None,
                 message: format!(

@@ -1,6 +1,6 @@
 //! `pdb-selector`: a budget must select the pods it is meant to protect, and only those.
 
-use super::{Emitter, Hit, Rule, name_some};
+use super::{Emitter, FindingDraft, Rule, name_a_few};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -13,7 +13,9 @@ pub(crate) const RULE: Rule = Rule {
         rename, a missing selector, which in policy/v1 selects no pod) protects nothing, and a \
         drain can take the workload down at once. An empty selector `{}` matches every pod of \
         the namespace: one budget then governs unrelated workloads, its percentages are \
-        computed over all of them, and it overlaps every other budget there.",
+        computed over all of them, and it overlaps every other budget there. A selector that \
+        matches nothing is reported only when the input holds pods in the budget's namespace \
+        (otherwise they are applied from elsewhere).",
     fix: "Copy the workload's `spec.selector` (its matchLabels) into the budget's selector, so \
         that it selects the pods of exactly one workload.",
     check,
@@ -24,7 +26,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let Some(selector) = &b.selector else {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: b.meta.line,
                     container: None,
                     message: "has no selector, so it selects no pod and protects nothing"
@@ -43,7 +45,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 .collect();
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: format!(
@@ -52,7 +54,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                     ),
                     arithmetic: vec![format!(
                         "pod templates matched in the input: {}",
-                        name_some(covered)
+                        name_a_few(covered)
                     )],
                     fix: None,
                 },
@@ -62,7 +64,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if selector.value.is_empty() {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: "in policy/v1beta1 an empty selector selects no pod: the budget protects nothing".to_string(),
@@ -72,10 +74,13 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             );
             continue;
         }
-        if cx.workloads_of_budget(bi).is_empty() {
+        if cx.workloads_of_budget(bi).is_empty()
+            && cx.foreign_of_budget(bi).next().is_none()
+            && cx.has_pods_in(&b.meta.namespace)
+        {
             em.emit(
                 &b.meta,
-                Hit {
+                FindingDraft {
                     line: selector.line,
                     container: None,
                     message: format!(
@@ -126,9 +131,13 @@ mod tests {
 
     #[test]
     fn other_namespaces_do_not_count() {
-        let text = format!(
-            "{POD}kind: PodDisruptionBudget\nmetadata: {{name: b, namespace: other}}\nspec: {{selector: {{matchLabels: {{app: web}}}}}}\n"
+        let budget = "kind: PodDisruptionBudget\nmetadata: {name: b, namespace: other}\nspec: {selector: {matchLabels: {app: web}}}\n";
+        let other_pod = "kind: Pod\nmetadata: {name: q, namespace: other, labels: {app: api}}\nspec: {containers: [{name: c}]}\n---\n";
+        assert_eq!(
+            findings("pdb-selector", &format!("{POD}{other_pod}{budget}")).len(),
+            1
         );
-        assert_eq!(findings("pdb-selector", &text).len(), 1);
+        // With no pods at all in its namespace the budget's pods are applied from elsewhere.
+        assert!(findings("pdb-selector", &format!("{POD}{budget}")).is_empty());
     }
 }

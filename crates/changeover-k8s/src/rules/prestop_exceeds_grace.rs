@@ -1,11 +1,10 @@
 //! `prestop-exceeds-grace`: a stop delay as long as the grace period leaves no time to stop.
 
 use super::grace_budget::grace_term;
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
-use crate::timing::container_timing;
 
 pub(crate) const RULE: Rule = Rule {
     id: "prestop-exceeds-grace",
@@ -23,20 +22,20 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    for w in &cx.workloads {
+    for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
         let grace_ms = pod.grace_ms();
-        for c in &pod.containers {
-            let t = container_timing(c);
+        for (ci, c) in pod.containers.iter().enumerate() {
+            let t = cx.timing(wi, ci);
             let delay = t.stop_delay_ms();
-            if t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
+            if t.fails_to_start() || t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
                 continue;
             }
             let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
             let line = c.pre_stop.as_ref().map_or(c.line, |h| h.line());
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line,
                     container: Some(c.name.clone()),
                     message: format!(

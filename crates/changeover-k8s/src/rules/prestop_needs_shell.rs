@@ -1,6 +1,6 @@
 //! `prestop-needs-shell`: an exec preStop needs its program in the image.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::image::shell_less_reason;
@@ -10,12 +10,13 @@ use crate::shell::{basename, is_shell, strip_launchers};
 pub(crate) const RULE: Rule = Rule {
     id: "prestop-needs-shell",
     severity: Severity::Warning,
-    summary: "An exec preStop runs sh, bash or sleep in an image that has no shell (distroless, Chainguard static, scratch).",
+    summary: "An exec preStop runs sh, bash or sleep in an image that has no shell (distroless, Chainguard static, scratch, `ko://`).",
     rationale: "An exec hook runs inside the container's own image. Minimal images ship no \
         shell and no `sleep` binary, so the hook fails at once; the kubelet logs a \
         FailedPreStopHook event and sends SIGTERM immediately, and the stop delay the hook was \
         meant to provide silently disappears. The image is judged by its name: distroless \
-        images (except their :debug tags), Chainguard's static image and images named scratch.",
+        images (except their :debug tags), Chainguard's static image, images named scratch, \
+        and `ko://` references (ko builds on a static base by default).",
     fix: "Use the preStop `sleep` action (`lifecycle: {preStop: {sleep: {seconds: 5}}}`, \
         Kubernetes 1.30+), which needs nothing in the image, or ship the changeover binary and \
         run `changeover prestop`.",
@@ -40,7 +41,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             };
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: *line,
                     container: Some(c.name.clone()),
                     message: format!(

@@ -1,6 +1,6 @@
 //! `prestop-sleep-unsupported`: the sleep action needs a recent enough cluster.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::config::KubeVersion;
 use crate::context::Context;
 use crate::finding::Severity;
@@ -44,7 +44,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    Hit {
+                    FindingDraft {
                         line: *line,
                         container: Some(c.name.clone()),
                         message: format!(

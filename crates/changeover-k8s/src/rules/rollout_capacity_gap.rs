@@ -1,6 +1,6 @@
 //! `rollout-capacity-gap`: a rollout must leave the Service something to route to.
 
-use super::{Emitter, Hit, Rule, name_some, replicas};
+use super::{Emitter, FindingDraft, Rule, name_a_few, replicas};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::{Kind, Strategy};
@@ -16,7 +16,10 @@ pub(crate) const RULE: Rule = Rule {
         long as the replacement takes to become ready. `Recreate` stops every old pod before \
         starting any new one, and a maxUnavailable that resolves to the replica count allows \
         the same: in both cases each rollout is an outage. The replica count is spec.replicas, \
-        or the minReplicas of an autoscaler that targets the Deployment.",
+        or the minReplicas of an autoscaler that targets the Deployment. Only Services that \
+        route to this Deployment alone count: one Service over several Deployments (canary or \
+        version splits) keeps the others' endpoints. `replicas: 0` (scaled to zero on purpose) \
+        and metrics-only Services are not checked.",
     fix: "Run at least 2 replicas, use the RollingUpdate strategy, and keep maxUnavailable \
         below the replica count (`maxUnavailable: 0` with `maxSurge: 1` keeps full capacity \
         during a rollout).",
@@ -28,14 +31,25 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if w.meta.kind != Kind::Deployment {
             continue;
         }
-        let services: Vec<String> = cx.services_of(wi).map(|s| s.meta.reference()).collect();
-        if services.is_empty() {
-            continue;
-        }
         let Some((count, source)) = cx.base_replicas(wi) else {
             continue;
         };
-        let served_by = name_some(services);
+        if count == 0 {
+            continue; // scaled to zero on purpose: nothing to keep serving
+        }
+        // Only Services this Deployment alone serves: with other workloads behind the Service
+        // (canary or version splits such as bookinfo's reviews v1/v2/v3) it keeps endpoints
+        // while this one rolls out. Metrics-only Services carry scrapes, not requests.
+        let services: Vec<String> = cx
+            .service_indices_of(wi)
+            .iter()
+            .filter(|&&si| !cx.services[si].metrics_only() && cx.other_endpoints(si, wi) == Some(0))
+            .map(|&si| cx.services[si].meta.reference())
+            .collect();
+        if services.is_empty() {
+            continue;
+        }
+        let served_by = name_a_few(services);
         let count_line = w
             .replicas
             .filter(|_| w.replicas_set)
@@ -43,7 +57,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         if count < 2 {
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: count_line,
                     container: None,
                     message: format!(
@@ -58,7 +72,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         match &w.strategy {
             Some(Strategy::Recreate { line }) => em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: *line,
                     container: None,
                     message: format!(
@@ -73,7 +87,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 if unavailable >= count {
                     em.emit(
                         &w.meta,
-                        Hit {
+                        FindingDraft {
                             line: *line,
                             container: None,
                             message: format!(

@@ -1,6 +1,6 @@
 //! `service-matches-nothing`: a Service must route to some pods.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -13,7 +13,12 @@ pub(crate) const RULE: Rule = Rule {
         side only, a different namespace), the Service has no endpoints and every request to \
         it fails, and the rules that protect its pods during a stop cannot see them either. \
         Services without a selector (manual endpoints) and ExternalName Services are not \
-        checked.",
+        checked, nor Services of a namespace in which the input has no pods at all (their \
+        workloads are applied from elsewhere). Labels the controllers add to every pod count (a StatefulSet's \
+        `statefulset.kubernetes.io/pod-name`, `apps.kubernetes.io/pod-index`), and so do the \
+        pods an operator creates from a custom resource in the input (a `Prometheus`, an \
+        `Alertmanager`, anything with `spec.template`, `spec.podMetadata` or `spec.replicas`), \
+        with the labels the resource shows.",
     fix: "Make the Service's `spec.selector` a subset of the pod template's labels, in the same \
         namespace, or lint the Service together with the manifests of its workload.",
     check,
@@ -21,14 +26,18 @@ pub(crate) const RULE: Rule = Rule {
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (si, s) in cx.services.iter().enumerate() {
-        if s.external_name || s.selector.is_empty() || cx.workloads_of_service(si).next().is_some()
+        if s.external_name
+            || s.selector.is_empty()
+            || cx.workloads_of_service(si).next().is_some()
+            || cx.foreign_of_service(si).next().is_some()
+            || !cx.has_pods_in(&s.meta.namespace)
         {
             continue;
         }
         let selector: Vec<String> = s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
         em.emit(
             &s.meta,
-            Hit {
+            FindingDraft {
                 line: s.selector_line,
                 container: None,
                 message: format!(

@@ -1,6 +1,6 @@
 //! `shared-pid-namespace`: with a shared PID namespace, PID 1 is not the server.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::Handler;
@@ -41,7 +41,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    Hit {
+                    FindingDraft {
                         line: *line,
                         container: Some(c.name.clone()),
                         message: format!(

@@ -1,9 +1,10 @@
 //! `shell-form-command`: a shell wrapper must hand its PID to the server with `exec`.
 
-use super::{Emitter, Hit, Rule};
+use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::finding::Severity;
-use crate::shell::{commands, shell_script, strip_launchers, traps_term};
+use crate::shell::{basename, shell_script, simple_commands, strip_launchers, traps_term};
+use crate::timing::INSTANT;
 
 pub(crate) const RULE: Rule = Rule {
     id: "shell-form-command",
@@ -17,7 +18,9 @@ pub(crate) const RULE: Rule = Rule {
         command as an optimisation, but not all do, and not in every script, so only `exec` is \
         reliable. A script that installs its own SIGTERM trap is assumed to forward the signal, and one that \
         ends in a compound command (`if …; then exec server; fi`) is accepted when it contains an \
-        `exec`.",
+        `exec`. A script of a single simple command is not flagged: bash, dash and busybox sh \
+        replace themselves with it. Jobs' and CronJobs' pods are checked too (they get SIGTERM \
+        when deleted or past their deadline).",
     fix: "Start the last command of the script with `exec` (`…; exec server --flag`) so that the \
         server replaces the shell and receives SIGTERM itself, or drop the shell and put the \
         server's argv in `command` directly.",
@@ -35,27 +38,57 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 continue;
             };
             let program = strip_launchers(&c.command)[0].clone();
-            let cmds = commands(script);
+            let cmds = simple_commands(script);
+            let words: Vec<Vec<String>> = cmds.iter().map(|c| c.words.clone()).collect();
             let Some(last) = cmds.last() else { continue };
-            // `if …; then exec app; fi` ends in a compound command: any `exec` inside may be it.
-            let compound_end = matches!(last[0].as_str(), "fi" | "done" | "esac");
-            let execs = cmds.iter().any(|c| c[0] == "exec");
-            if last[0] == "exec" || (compound_end && execs) || traps_term(&cmds) {
+            // A script of one simple command is exec'd by the shell itself (bash, dash and
+            // busybox sh all replace themselves with it): the server is PID 1.
+            if cmds.len() == 1 && !matches!(last.words[0].as_str(), "fi" | "done" | "esac") {
                 continue;
             }
+            // `if …; then exec app; fi` ends in a compound command: any `exec` inside may be it.
+            let compound_end = matches!(last.words[0].as_str(), "fi" | "done" | "esac");
+            let execs = words.iter().any(|c| c[0] == "exec");
+            if last.words[0] == "exec" || (compound_end && execs) || traps_term(&words) {
+                continue;
+            }
+            // A script that ends in `echo done` is not waiting on a server: it is over in a moment
+            // (a CronJob's `date; echo hello`).
+            if INSTANT.contains(&basename(&last.words[0])) {
+                continue;
+            }
+            let (shown, fix) = if last.words[0] == "done" {
+                (
+                    "the script ends in a loop (`… done`) that the shell itself runs".to_string(),
+                    "The shell is PID 1 and ignores SIGTERM: start the script with `trap 'exit 0' TERM` (and write each `sleep N` in the loop as `sleep N & wait $!`, so the trap runs at once), or run a program that handles SIGTERM instead of the loop.".to_string(),
+                )
+            } else if compound_end {
+                (
+                    format!(
+                        "the script ends in a compound command (`… {}`) without `exec`",
+                        last.words[0]
+                    ),
+                    "Start the server inside it with `exec` (`then exec server …`).".to_string(),
+                )
+            } else {
+                (
+                    format!(
+                        "last command of the script: `{}` (not started with `exec`)",
+                        last.source
+                    ),
+                    format!("Write `exec {}` as the script's last command.", last.source),
+                )
+            };
             em.emit(
                 &w.meta,
-                Hit {
+                FindingDraft {
                     line: c.line,
                     container: Some(c.name.clone()),
                     message: format!(
                         "`{program} -c` runs the server as the shell's child without `exec`: SIGTERM stops at the shell and the server is SIGKILLed at the end of the grace period"
                     ),
-                    arithmetic: vec![format!(
-                        "last command of the script: `{}` (not started with `exec`)",
-                        last.join(" ")
-                    )],
-                    fix: Some(format!("Write `exec {}` as the script's last command.", last.join(" "))),
+                    arithmetic: vec![shown],
+                    fix: Some(fix),
                 },
             );
         }
@@ -77,7 +110,7 @@ mod tests {
         for (command, args) in [
             ("[sh, -c, 'cd /app && node server.js']", "[]"),
             ("[/bin/bash, -c]", "['prepare; ./server']"),
-            ("[/usr/bin/env, bash, -ec, \"./server\"]", "[]"),
+            ("[/usr/bin/env, bash, -ec, \"prepare; ./server\"]", "[]"),
             ("[sh, -c, 'if true; then app; fi']", "[]"),
         ] {
             let f = findings("shell-form-command", &pod(command, args));
@@ -103,6 +136,7 @@ mod tests {
                 "[]",
             ),
             ("[./server, -c, config.yaml]", "[]"),
+            ("[sh, -c, './server --port 80']", "[]"),
             ("[sh, script.sh]", "[]"),
             ("[]", "[sh, -c, './server']"),
         ] {
