@@ -6,14 +6,16 @@
 //! binary (`changeover demo-server`, in `server.rs`), so the demo runs from a fresh clone with
 //! nothing else built.
 //!
-//! With `--naive` the stop-and-start is a row of the table too; it does not count in the exit
-//! status.
+//! The table shows changeover's own scenarios (self-upgrade, supervisor reload, Kubernetes
+//! stop) first, and with `--naive` the stop-and-start apart, below them: it is the contrast,
+//! its failures are expected, and they do not count in the exit status.
 
 mod server;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use changeover::parse_duration;
 use changeover_scenario::{
     ENDPOINT_LAG, KUBERNETES_STOP_DELAY, Outcome, Progress, Scenario, ScenarioError, ServerCommand,
     Setup,
@@ -34,9 +36,24 @@ pub(crate) struct Args {
     /// Concurrent keep-alive connections of the load.
     #[arg(short = 'c', long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
+    /// How long the undisturbed load runs before each scenario's restarts, to measure the
+    /// steady p99 (durations like 500ms, 2s).
+    #[arg(long, default_value = "2s", value_parser = steady_duration)]
+    steady: Duration,
     /// Also run the restarts as a plain stop-and-start, to compare.
     #[arg(long)]
     naive: bool,
+}
+
+/// A `--steady` duration: above zero and at most a minute.
+fn steady_duration(value: &str) -> Result<Duration, String> {
+    let d = parse_duration(value).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(60) {
+        return Err(format!(
+            "{value:?}: it must be above zero and at most 1m; e.g. --steady 500ms"
+        ));
+    }
+    Ok(d)
 }
 
 pub(crate) fn main(args: Args) -> ExitCode {
@@ -70,6 +87,7 @@ async fn run(args: &Args) -> Result<Vec<Outcome>, String> {
     let setup = Setup {
         restarts: args.restarts,
         connections: args.connections as usize,
+        steady: args.steady,
         ..Setup::new(ServerCommand::new(&exe).arg("demo-server"), &exe)
     };
     let mut scenarios = Scenario::CHANGEOVER.to_vec();
@@ -176,25 +194,126 @@ struct Results {
 }
 
 impl Results {
-    /// Every row in one table, then the verdict: the contrast (the naive restart) does not
-    /// count.
+    /// changeover's own rows first; the contrast (the naive restart) apart, below them.
     fn of(rows: &[Row]) -> Results {
+        let (contrast, own): (Vec<&Row>, Vec<&Row>) =
+            rows.iter().partition(|r| r.scenario.is_contrast());
         let mut text = format!(
             "\n{:<28} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
             "scenario", "restarts", "requests", "failed", "p99 steady", "p99 restarting"
         );
-        for r in rows {
+        for r in &own {
             text.push_str(&r.text());
         }
-        let own_failed: u64 = rows
-            .iter()
-            .filter(|r| !r.scenario.is_contrast())
-            .map(|r| r.failed)
-            .sum();
+        if !contrast.is_empty() {
+            text.push_str("\nfor comparison, not changeover (its failures are expected):\n");
+            for r in &contrast {
+                text.push_str(&r.text());
+            }
+        }
+        let own_failed: u64 = own.iter().map(|r| r.failed).sum();
+        let own_requests: u64 = own.iter().map(|r| r.requests).sum();
         text.push_str(&match own_failed {
-            0 => "\nno request failed.\n".to_owned(),
-            n => format!("\n{n} requests failed.\n"),
+            0 => "\nchangeover: no request failed.\n".to_owned(),
+            n => format!("\nchangeover: {n} of {own_requests} requests failed.\n"),
         });
+        for r in &contrast {
+            text.push_str(&match r.failed {
+                0 => format!("the {} failed no request this time.\n", r.scenario),
+                n => format!(
+                    "the {} failed {n} of {} requests: nothing listened between stop and start.\n",
+                    r.scenario, r.requests
+                ),
+            });
+        }
         Results { text, own_failed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: Scenario, requests: u64, failed: u64) -> Row {
+        Row {
+            scenario,
+            restarts: "10".into(),
+            requests,
+            failed,
+            p99_steady: Some(Duration::from_micros(500)),
+            p99_restarts: Duration::from_millis(2),
+        }
+    }
+
+    /// Issue 11, item 5: `--naive` printed "no request failed." under a naive row with 1,750
+    /// failures. The contrast is now shown apart and named; the verdict is changeover's alone.
+    #[test]
+    fn the_naive_row_is_apart_and_does_not_count() {
+        let rows = [
+            row(Scenario::SelfUpgrade, 9142, 0),
+            row(Scenario::SupervisorReload, 15466, 0),
+            row(Scenario::KubernetesStop, 35211, 0),
+            row(Scenario::NaiveRestart, 20000, 1750),
+        ];
+        let r = Results::of(&rows);
+        assert_eq!(r.own_failed, 0, "{}", r.text);
+        let lines: Vec<&str> = r.text.lines().collect();
+        let at = |prefix: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no line {prefix:?} in\n{}", r.text))
+        };
+        let apart = at("for comparison, not changeover");
+        assert!(at("kubernetes stop") < apart, "{}", r.text);
+        assert!(at("naive stop-and-start") > apart, "{}", r.text);
+        assert!(
+            r.text.contains("\nchangeover: no request failed.\n"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .contains("the naive stop-and-start failed 1750 of 20000 requests"),
+            "{}",
+            r.text
+        );
+        assert!(!lines.contains(&"no request failed."), "{}", r.text);
+    }
+
+    #[test]
+    fn changeovers_own_failures_decide_the_status_and_are_counted_alone() {
+        let rows = [
+            row(Scenario::SelfUpgrade, 1000, 2),
+            row(Scenario::SupervisorReload, 1000, 1),
+            row(Scenario::KubernetesStop, 1000, 0),
+            row(Scenario::NaiveRestart, 1000, 400),
+        ];
+        let r = Results::of(&rows);
+        assert_eq!(r.own_failed, 3);
+        assert!(
+            r.text
+                .contains("\nchangeover: 3 of 3000 requests failed.\n"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("no request failed"), "{}", r.text);
+    }
+
+    #[test]
+    fn without_the_contrast_there_is_no_comparison() {
+        let rows = [row(Scenario::SelfUpgrade, 1000, 0)];
+        let r = Results::of(&rows);
+        assert_eq!(r.own_failed, 0);
+        assert!(!r.text.contains("for comparison"), "{}", r.text);
+        assert!(!r.text.contains("naive"), "{}", r.text);
+    }
+
+    #[test]
+    fn steady_durations_are_bounded() {
+        assert_eq!(steady_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(steady_duration("0s").is_err());
+        assert!(steady_duration("2m").is_err());
+        assert!(steady_duration("soon").is_err());
     }
 }
