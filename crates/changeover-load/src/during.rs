@@ -119,7 +119,7 @@ pub struct DuringSummary {
 }
 
 /// A run in progress.
-struct Running {
+struct RunInProgress {
     child: Child,
     pid: Option<u32>,
     event: usize,
@@ -142,14 +142,14 @@ pub(crate) async fn run_schedule(
 ) -> u64 {
     let mut slots = interval_at(start + during.every, during.every);
     slots.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut current: Option<Running> = None;
+    let mut current: Option<RunInProgress> = None;
     let mut runs = 0u64;
     let mut skipped = 0u64;
     loop {
         tokio::select! {
             biased;
             () = stop.stopping() => break,
-            status = wait_running(&mut current) => {
+            status = wait_for_exit(&mut current) => {
                 if let Some(running) = current.take() {
                     finish(&events, running, CommandStatus::from_exit(status)).await;
                 }
@@ -186,7 +186,7 @@ pub(crate) async fn run_schedule(
 }
 
 /// Waits for the current run to exit; pending forever when there is none.
-async fn wait_running(current: &mut Option<Running>) -> ExitStatus {
+async fn wait_for_exit(current: &mut Option<RunInProgress>) -> ExitStatus {
     match current {
         Some(running) => match running.child.wait().await {
             Ok(status) => status,
@@ -200,7 +200,7 @@ async fn wait_running(current: &mut Option<Running>) -> ExitStatus {
 
 /// Starts run number `run`, recording its event; `None` (and a failed event) when `sh` cannot
 /// be started.
-fn launch(events: &EventLog, during: &During, run: u64) -> Option<Running> {
+fn launch(events: &EventLog, during: &During, run: u64) -> Option<RunInProgress> {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -224,7 +224,7 @@ fn launch(events: &EventLog, during: &During, run: u64) -> Option<Running> {
         Ok(mut child) => {
             let stdout = child.stdout.take().map(|s| tokio::spawn(read_tail(s)));
             let stderr = child.stderr.take().map(|s| tokio::spawn(read_tail(s)));
-            Some(Running {
+            Some(RunInProgress {
                 pid: child.id(),
                 child,
                 event,
@@ -250,7 +250,7 @@ fn launch(events: &EventLog, during: &During, run: u64) -> Option<Running> {
 }
 
 /// Kills the run's process group (the run was started as its leader) and reaps `sh`.
-async fn kill(running: &mut Running) -> CommandStatus {
+async fn kill(running: &mut RunInProgress) -> CommandStatus {
     let group = running
         .pid
         .and_then(|p| i32::try_from(p).ok())
@@ -279,7 +279,7 @@ async fn kill(running: &mut Running) -> CommandStatus {
 }
 
 /// Records how a run ended, with its output when it did not succeed.
-async fn finish(events: &EventLog, mut running: Running, status: CommandStatus) {
+async fn finish(events: &EventLog, mut running: RunInProgress, status: CommandStatus) {
     let took = running.started.elapsed();
     let stdout = collect_output(running.stdout.take()).await;
     let stderr = collect_output(running.stderr.take()).await;

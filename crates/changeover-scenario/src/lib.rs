@@ -51,6 +51,7 @@ mod kubernetes_stop;
 mod load;
 mod naive_restart;
 mod process;
+mod run;
 mod scenario;
 mod self_upgrade;
 mod setup;
@@ -58,5 +59,6 @@ mod supervisor_reload;
 
 pub use error::ScenarioError;
 pub use kubernetes_stop::{ENDPOINT_LAG, KUBERNETES_STOP_DELAY};
-pub use scenario::{Outcome, Progress, Scenario, run};
+pub use run::run;
+pub use scenario::{Outcome, Progress, Scenario};
 pub use setup::{ServerCommand, Setup};

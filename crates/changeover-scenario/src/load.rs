@@ -44,12 +44,12 @@ impl Driven {
             answered_between: setup.answered_between,
             deadline: setup.deadline,
         };
-        driven.more().await?;
+        driven.wait_for_answers().await?;
         Ok(driven)
     }
 
     /// Waits until [`Setup::answered_between`] more requests were answered: the server serves.
-    pub(crate) async fn more(&self) -> Result<(), ScenarioError> {
+    pub(crate) async fn wait_for_answers(&self) -> Result<(), ScenarioError> {
         let target = self.load.snapshot().ok + self.answered_between;
         self.load
             .wait_for_ok(target, self.deadline)

@@ -30,7 +30,7 @@ pub(crate) async fn run(
             from: old,
             to: new,
         });
-        driven.more().await?;
+        driven.wait_for_answers().await?;
     }
     let report = driven.stop().await;
     send(server.pid()?, Signal::SIGTERM)?;

@@ -1,5 +1,5 @@
-//! The scenarios ([`Scenario`]), what one produces ([`Outcome`]), what it reports while it
-//! runs ([`Progress`]), and [`run`], which carries one out.
+//! The scenarios ([`Scenario`]), what one produces ([`Outcome`]), and what it reports while
+//! it runs ([`Progress`]).
 
 use std::fmt;
 use std::process::ExitStatus;
@@ -7,26 +7,22 @@ use std::time::Duration;
 
 use changeover_load::Report;
 
-use crate::{
-    ScenarioError, Setup, kubernetes_stop, naive_restart, self_upgrade, supervisor_reload,
-};
-
 /// One way to restart (or stop) a server under load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Scenario {
-    /// SIGHUP to the server, [`Setup::restarts`] times: it starts its successor on the same
+    /// SIGHUP to the server, [`Setup::restarts`](crate::Setup::restarts) times: it starts its successor on the same
     /// sockets and exits once the successor is ready (the `changeover` library's upgrade).
     SelfUpgrade,
     /// `changeover run` with the server as its child, then `changeover reload --wait`,
-    /// [`Setup::restarts`] times.
+    /// [`Setup::restarts`](crate::Setup::restarts) times.
     SupervisorReload,
     /// One stop the Kubernetes way: SIGTERM to a server with a
     /// [`KUBERNETES_STOP_DELAY`](crate::KUBERNETES_STOP_DELAY), while the load goes on for
     /// [`ENDPOINT_LAG`](crate::ENDPOINT_LAG) (the time the endpoint takes to leave the load
     /// balancer) and then stops. The server must exit with status 0.
     KubernetesStop,
-    /// SIGTERM, wait for the exit, start a new server, [`Setup::restarts`] times: what
+    /// SIGTERM, wait for the exit, start a new server, [`Setup::restarts`](crate::Setup::restarts) times: what
     /// changeover is compared with. Nothing listens between the stop and the start, so this
     /// one fails requests, as expected.
     NaiveRestart,
@@ -127,28 +123,6 @@ pub enum Progress<'a> {
         /// The new server's pid.
         to: u32,
     },
-}
-
-/// Carries out `scenario` with `setup`, telling `progress` each step: starts the server (and
-/// its supervisor), waits for `READY=1`, measures the steady p99, drives load through the
-/// restarts, stops everything it started, and returns the figures.
-///
-/// # Errors
-///
-/// [`ScenarioError`] when the scenario could not be carried out (a server that does not start,
-/// get ready or stop in time; load that stalls); requests that failed are not an error, they
-/// are in the [`Outcome`].
-pub async fn run(
-    scenario: Scenario,
-    setup: &Setup,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Outcome, ScenarioError> {
-    match scenario {
-        Scenario::SelfUpgrade => self_upgrade::run(setup, progress).await,
-        Scenario::SupervisorReload => supervisor_reload::run(setup, progress).await,
-        Scenario::KubernetesStop => kubernetes_stop::run(setup, progress).await,
-        Scenario::NaiveRestart => naive_restart::run(setup, progress).await,
-    }
 }
 
 #[cfg(test)]

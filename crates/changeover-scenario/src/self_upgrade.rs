@@ -39,7 +39,7 @@ pub(crate) async fn run(
             to: next,
         });
         live = next;
-        driven.more().await?;
+        driven.wait_for_answers().await?;
     }
     let report = driven.stop().await;
     send(live, Signal::SIGTERM)?;

@@ -62,7 +62,7 @@ pub(crate) async fn run(
             of: setup.restarts,
             said: String::from_utf8_lossy(&out.stdout).trim(),
         });
-        driven.more().await?;
+        driven.wait_for_answers().await?;
     }
     let report = driven.stop().await;
     send(pid, Signal::SIGTERM)?;
