@@ -6,6 +6,8 @@
 //! progress line on a terminal, turns SIGINT/SIGTERM into a clean stop, prints the report
 //! (text, or one JSON object) and maps it to an exit status: 0 nothing failed, 1 a request or a
 //! `--during` run failed, 2 bad usage or a URL unreachable at start.
+//!
+//! Just above 500 lines: flags, output and the progress line of one command, read top to bottom.
 
 use std::io::{IsTerminal, Write};
 use std::pin::pin;
