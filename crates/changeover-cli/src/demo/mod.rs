@@ -27,7 +27,7 @@ pub(crate) use server::{Args as ServerArgs, main as server_main};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Restart a demo server many ways under load and count failed requests",
-    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload) and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. Exit status 0 when no request failed, 1 when some did (the --naive row does not count), 2 when the demo could not run."
+    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload) and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. With --naive, a plain stop-and-start is shown apart below, for comparison. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the --naive row is the contrast and does not count), 2 when the demo could not run."
 )]
 pub(crate) struct Args {
     /// Restarts per scenario.
