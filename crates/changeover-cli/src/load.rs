@@ -6,8 +6,9 @@
 //! progress line on a terminal, turns SIGINT/SIGTERM into a clean stop, prints the report
 //! (text, or one JSON object) and maps it to an exit status: 0 nothing failed, 1 a request or a
 //! `--during` run failed, 2 bad usage or a URL unreachable at start.
+//!
+//! Just above 500 lines: flags, output and the progress line of one command, read top to bottom.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::pin::pin;
 use std::process::ExitCode;
@@ -371,7 +372,8 @@ async fn run(options: Options) -> ExitCode {
             run.status
         );
         if let Some(last) = run.last_line() {
-            let _ = write!(line, ": {last}");
+            line.push_str(": ");
+            line.push_str(last);
         }
         eprintln!("{line}");
     }
@@ -403,14 +405,13 @@ fn text(report: &Report, options: &Options, interrupted: Interrupted) -> String 
         changeover::format_duration(options.duration),
     );
     if let Some(rate) = c.rate {
-        let _ = write!(s, ", {rate} req/s open loop");
+        s.push_str(&format!(", {rate} req/s open loop"));
     }
     if let Interrupted::Signal(name) = interrupted {
-        let _ = write!(
-            s,
+        s.push_str(&format!(
             " (stopped by {name} after {:.1}s)",
             report.elapsed.as_secs_f64()
-        );
+        ));
     }
     s.push_str("\n\n");
     s.push_str(&report.overview());
@@ -515,7 +516,7 @@ impl Progress {
             counts.failed
         );
         if self.during {
-            let _ = write!(msg, "  {} runs", control.event_count());
+            msg.push_str(&format!("  {} runs", control.event_count()));
         }
         self.bar.set_message(msg);
     }

@@ -1,8 +1,8 @@
 //! The `changeover` command.
 //!
 //! Thin by design: each subcommand module parses its flags, calls library code
-//! (`changeover`, `changeover-k8s`, `changeover-load`), prints, and maps the
-//! outcome to an exit status. Nothing a test wants to drive lives only here.
+//! (`changeover`, `changeover-k8s`, `changeover-load`, `changeover-scenario`),
+//! prints, and maps the outcome to an exit status. Nothing a test wants to drive lives only here.
 //!
 //! Exit statuses shared by every subcommand: 0 success, 1 the check or the
 //! operation failed, 2 bad usage or unreadable input. `run` is the exception:

@@ -29,3 +29,72 @@ fn demo_fails_no_request_and_the_naive_restart_does() {
     assert!(failed("naive stop-and-start") > 0, "{context}");
     assert!(stdout.contains("no request failed."), "{context}");
 }
+
+/// Issue 11, item 5: `changeover demo --naive` printed "no request failed." under a table whose
+/// naive row showed 1,750 failed. The naive row is the contrast: it is shown apart, below
+/// changeover's rows, its failures are named as its own, and they do not set the exit status,
+/// which says whether changeover's own scenarios failed any request.
+#[test]
+fn demo_reports_the_naive_row_apart_and_exits_on_changeovers_own_failures() {
+    let out = Command::new(env!("CARGO_BIN_EXE_changeover"))
+        .args([
+            "demo",
+            "--restarts",
+            "1",
+            "--steady",
+            "200ms",
+            "-c",
+            "8",
+            "--naive",
+        ])
+        .output()
+        .expect("run changeover demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |prefix: &str| -> usize {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}; {context}"))
+    };
+    let failed = |row: usize| -> u64 {
+        let cols: Vec<&str> = lines[row].split_whitespace().collect();
+        cols[cols.len() - 3].parse().unwrap()
+    };
+    let own = [
+        at("self-upgrade"),
+        at("supervisor reload"),
+        at("kubernetes stop"),
+    ];
+    let apart = at("for comparison, not changeover");
+    let naive = at("naive stop-and-start");
+    assert!(
+        own.iter().all(|&row| row < apart) && apart < naive,
+        "{context}"
+    );
+    assert!(own.iter().all(|&row| failed(row) == 0), "{context}");
+    let naive_failed = failed(naive);
+    assert!(
+        naive_failed > 0,
+        "a stop-and-start refuses connections; {context}"
+    );
+
+    assert!(
+        lines.contains(&"changeover: no request failed."),
+        "{context}"
+    );
+    assert!(!lines.contains(&"no request failed."), "{context}");
+    assert!(
+        stdout.contains(&format!(
+            "the naive stop-and-start failed {naive_failed} of "
+        )),
+        "{context}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "changeover's own scenarios failed nothing; {context}"
+    );
+}

@@ -7,6 +7,9 @@
 //! 2 for bad usage (one line naming the input, the problem and the fix) or a URL unreachable at
 //! start; SIGINT/SIGTERM stop cleanly and still print the report; `--during` runs are events,
 //! and failures are placed after the event that preceded them; no progress line off a terminal.
+//!
+//! Above 500 lines on purpose: the contract above is one command's, and its tests share the
+//! servers and the runner below; split, each file would carry half of the helpers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -85,7 +85,7 @@ impl Config {
                 .ok_or(ConfigError::InvalidRate(rate))?;
         }
         if let Some(during) = &self.during {
-            during.validate()?;
+            validate_during(during)?;
         }
         if self.threads == Some(0) {
             return Err(ConfigError::NoThreads);
@@ -102,6 +102,20 @@ impl Config {
             .ok()
             .filter(|d| !d.is_zero())
     }
+}
+
+/// Checks the settings of a [`During`] schedule.
+fn validate_during(during: &During) -> Result<(), ConfigError> {
+    if during.command.trim().is_empty() {
+        return Err(ConfigError::EmptyCommand);
+    }
+    if during.every < During::MIN_EVERY {
+        return Err(ConfigError::InvalidEvery(during.every));
+    }
+    if during.grace > During::MAX_GRACE {
+        return Err(ConfigError::InvalidGrace(during.grace));
+    }
+    Ok(())
 }
 
 /// Why a [`Config`] was rejected.

@@ -1,7 +1,7 @@
 //! Disturbing the server on a schedule: [`During`] runs a shell command every so often while the
 //! load runs and records each run as an [`Event`](crate::Event) carrying its [`CommandRun`].
 
-use std::fmt;
+use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
-use crate::ConfigError;
-use crate::driver::Shared;
+use crate::events::{CommandRun, CommandStatus, EventLog};
+use crate::stop::StopSignals;
 
 /// Bytes of standard output and of standard error kept from a run that did not succeed.
 const OUTPUT_TAIL: usize = 1024;
@@ -89,44 +89,10 @@ impl During {
             grace: Self::DEFAULT_GRACE,
         }
     }
-
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.command.trim().is_empty() {
-            return Err(ConfigError::EmptyCommand);
-        }
-        if self.every < Self::MIN_EVERY {
-            return Err(ConfigError::InvalidEvery(self.every));
-        }
-        if self.grace > Self::MAX_GRACE {
-            return Err(ConfigError::InvalidGrace(self.grace));
-        }
-        Ok(())
-    }
 }
 
-/// How one run of a [`During`] command ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CommandStatus {
-    /// Still going when the report was made (only when it could not be waited for or killed).
-    Running,
-    /// It exited with this status code.
-    Exited(i32),
-    /// A signal (this number) ended it, sent by someone other than the load driver.
-    Signalled(i32),
-    /// It was still going [`During::grace`] after the load ended, or the run was stopped with
-    /// [`Control::stop_now`](crate::Control::stop_now): its process group was killed.
-    Killed,
-    /// `sh` could not be started; the error.
-    NotStarted(String),
-}
-
+/// What a run's exit status means. (The one interpretation of an exit status in this crate.)
 impl CommandStatus {
-    /// Whether the run exited with status 0.
-    pub fn success(&self) -> bool {
-        *self == CommandStatus::Exited(0)
-    }
-
     fn from_exit(status: ExitStatus) -> CommandStatus {
         match (status.code(), status.signal()) {
             (Some(code), _) => CommandStatus::Exited(code),
@@ -134,43 +100,6 @@ impl CommandStatus {
             // Neither a code nor a signal: not produced by waitpid on Unix.
             (None, None) => CommandStatus::Exited(-1),
         }
-    }
-}
-
-impl fmt::Display for CommandStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandStatus::Running => f.write_str("still running"),
-            CommandStatus::Exited(code) => write!(f, "exit {code}"),
-            CommandStatus::Signalled(signal) => write!(f, "killed by signal {signal}"),
-            CommandStatus::Killed => f.write_str("killed at the end of the load"),
-            CommandStatus::NotStarted(e) => write!(f, "could not start sh: {e}"),
-        }
-    }
-}
-
-/// One run of a [`During`] command, attached to the [`Event`](crate::Event) marking its start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandRun {
-    /// Which run this is, from 1.
-    pub run: u64,
-    /// How it ended.
-    pub status: CommandStatus,
-    /// From its start until it exited or was killed; `None` while it runs.
-    pub took: Option<Duration>,
-    /// The end of what it wrote (standard output, then standard error), kept only when it did
-    /// not succeed; lossily decoded, trimmed.
-    pub output: String,
-}
-
-impl CommandRun {
-    /// The last non-empty line of [`CommandRun::output`], for one-line reports.
-    pub fn last_line(&self) -> Option<&str> {
-        self.output
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
     }
 }
 
@@ -190,7 +119,7 @@ pub struct DuringSummary {
 }
 
 /// A run in progress.
-struct Running {
+struct RunInProgress {
     child: Child,
     pid: Option<u32>,
     event: usize,
@@ -202,20 +131,27 @@ struct Running {
 
 /// Runs the schedule until the load stops issuing requests, then waits for (or kills) the run
 /// still going. No run starts at or after `end`, when the load is due to stop: its effect
-/// could not be measured. Returns the number of skipped slots.
-pub(crate) async fn run_schedule(shared: Arc<Shared>, during: During, end: Instant) -> u64 {
-    let mut slots = interval_at(shared.start + during.every, during.every);
+/// could not be measured. Each run is recorded in `events`; `start` is when the load started.
+/// Returns the number of skipped slots.
+pub(crate) async fn run_schedule(
+    events: Arc<EventLog>,
+    stop: StopSignals,
+    during: During,
+    start: Instant,
+    end: Instant,
+) -> u64 {
+    let mut slots = interval_at(start + during.every, during.every);
     slots.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut current: Option<Running> = None;
+    let mut current: Option<RunInProgress> = None;
     let mut runs = 0u64;
     let mut skipped = 0u64;
     loop {
         tokio::select! {
             biased;
-            () = shared.stop.cancelled() => break,
-            status = wait_running(&mut current) => {
+            () = stop.stopping() => break,
+            status = wait_for_exit(&mut current) => {
                 if let Some(running) = current.take() {
-                    finish(&shared, running, CommandStatus::from_exit(status)).await;
+                    finish(&events, running, CommandStatus::from_exit(status)).await;
                 }
             }
             slot = slots.tick() => {
@@ -226,7 +162,7 @@ pub(crate) async fn run_schedule(shared: Arc<Shared>, during: During, end: Insta
                     skipped += 1;
                 } else {
                     runs += 1;
-                    current = launch(&shared, &during, runs);
+                    current = launch(&events, &during, runs);
                 }
             }
         }
@@ -238,19 +174,19 @@ pub(crate) async fn run_schedule(shared: Arc<Shared>, during: During, end: Insta
                 Ok(Err(e)) => Some(CommandStatus::NotStarted(format!("waiting for it: {e}"))),
                 Err(_) => None,
             },
-            () = shared.now.cancelled() => None,
+            () = stop.stopping_now() => None,
         };
         let status = match status {
             Some(status) => status,
             None => kill(&mut running).await,
         };
-        finish(&shared, running, status).await;
+        finish(&events, running, status).await;
     }
     skipped
 }
 
 /// Waits for the current run to exit; pending forever when there is none.
-async fn wait_running(current: &mut Option<Running>) -> ExitStatus {
+async fn wait_for_exit(current: &mut Option<RunInProgress>) -> ExitStatus {
     match current {
         Some(running) => match running.child.wait().await {
             Ok(status) => status,
@@ -264,7 +200,7 @@ async fn wait_running(current: &mut Option<Running>) -> ExitStatus {
 
 /// Starts run number `run`, recording its event; `None` (and a failed event) when `sh` cannot
 /// be started.
-fn launch(shared: &Shared, during: &During, run: u64) -> Option<Running> {
+fn launch(events: &EventLog, during: &During, run: u64) -> Option<RunInProgress> {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -275,7 +211,7 @@ fn launch(shared: &Shared, during: &During, run: u64) -> Option<Running> {
         .process_group(0)
         .kill_on_drop(true);
     let started = Instant::now();
-    let event = shared.push_event(
+    let event = events.push(
         during.command.clone(),
         Some(CommandRun {
             run,
@@ -288,7 +224,7 @@ fn launch(shared: &Shared, during: &During, run: u64) -> Option<Running> {
         Ok(mut child) => {
             let stdout = child.stdout.take().map(|s| tokio::spawn(read_tail(s)));
             let stderr = child.stderr.take().map(|s| tokio::spawn(read_tail(s)));
-            Some(Running {
+            Some(RunInProgress {
                 pid: child.id(),
                 child,
                 event,
@@ -299,7 +235,7 @@ fn launch(shared: &Shared, during: &During, run: u64) -> Option<Running> {
             })
         }
         Err(e) => {
-            shared.update_command(
+            events.update_command(
                 event,
                 CommandRun {
                     run,
@@ -314,19 +250,27 @@ fn launch(shared: &Shared, during: &During, run: u64) -> Option<Running> {
 }
 
 /// Kills the run's process group (the run was started as its leader) and reaps `sh`.
-async fn kill(running: &mut Running) -> CommandStatus {
-    if let Some(pid) = running.pid.and_then(|p| i32::try_from(p).ok()) {
-        match killpg(Pid::from_raw(pid), Signal::SIGKILL) {
-            // ESRCH: the group is gone already, which is the goal.
-            Ok(()) | Err(Errno::ESRCH) => {}
-            // EPERM cannot happen for our own child's group; fall back to the child alone.
-            Err(_) => {
-                // An error here means it has exited already.
-                let _gone = running.child.start_kill();
-            }
+async fn kill(running: &mut RunInProgress) -> CommandStatus {
+    let group = running
+        .pid
+        .and_then(|p| i32::try_from(p).ok())
+        .map(Pid::from_raw);
+    let group_killed = match group.map(|group| killpg(group, Signal::SIGKILL)) {
+        // ESRCH: the group is gone already, which is the goal.
+        Some(Ok(()) | Err(Errno::ESRCH)) => true,
+        // EPERM cannot happen for our own child's group: fall back to `sh` alone. No pid:
+        // tokio has reaped `sh` already.
+        Some(Err(_)) | None => false,
+    };
+    if !group_killed {
+        match running.child.start_kill() {
+            Ok(()) => {}
+            // tokio refuses only once it has reaped `sh`: gone, which is the goal.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+            // kill(2) cannot fail for our own unreaped child (a zombie included); if it did,
+            // the wait below finds it still there and the run is reported as still running.
+            Err(_) => {}
         }
-    } else {
-        let _gone = running.child.start_kill();
     }
     match timeout(KILL_WAIT, running.child.wait()).await {
         Ok(_) => CommandStatus::Killed,
@@ -335,7 +279,7 @@ async fn kill(running: &mut Running) -> CommandStatus {
 }
 
 /// Records how a run ended, with its output when it did not succeed.
-async fn finish(shared: &Shared, mut running: Running, status: CommandStatus) {
+async fn finish(events: &EventLog, mut running: RunInProgress, status: CommandStatus) {
     let took = running.started.elapsed();
     let stdout = collect_output(running.stdout.take()).await;
     let stderr = collect_output(running.stderr.take()).await;
@@ -352,7 +296,7 @@ async fn finish(shared: &Shared, mut running: Running, status: CommandStatus) {
         }
         text
     };
-    shared.update_command(
+    events.update_command(
         running.event,
         CommandRun {
             run: running.run,
@@ -403,10 +347,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses() {
-        assert!(CommandStatus::Exited(0).success());
-        assert!(!CommandStatus::Exited(1).success());
-        assert!(!CommandStatus::Killed.success());
+    fn exit_statuses() {
         assert_eq!(
             CommandStatus::from_exit(ExitStatus::from_raw(3 << 8)),
             CommandStatus::Exited(3)
@@ -415,7 +356,6 @@ mod tests {
             CommandStatus::from_exit(ExitStatus::from_raw(9)),
             CommandStatus::Signalled(9)
         );
-        assert_eq!(CommandStatus::Exited(2).to_string(), "exit 2");
     }
 
     #[tokio::test]
@@ -424,16 +364,5 @@ mod tests {
         let kept = read_tail(&data[..]).await;
         assert_eq!(kept, data[data.len() - OUTPUT_TAIL..]);
         assert_eq!(read_tail(&b"short"[..]).await, b"short");
-    }
-
-    #[test]
-    fn last_line() {
-        let run = CommandRun {
-            run: 1,
-            status: CommandStatus::Exited(1),
-            took: None,
-            output: "first\nnginx: [error] no pid\n  \n".into(),
-        };
-        assert_eq!(run.last_line(), Some("nginx: [error] no pid"));
     }
 }

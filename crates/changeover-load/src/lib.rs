@@ -102,24 +102,57 @@
 //! Buffers are per connection and reused; a request costs no allocation on the success path
 //! (failures format their error text only for the first [`Report::MAX_SAMPLES`]); counters are
 //! atomics; each connection buffers its latencies and adds them to one shared histogram a few
-//! hundred at a time, so no request takes a lock and a connection costs a few KiB. A connection whose connects are refused at once retries immediately,
-//! so a closed port produces failures as fast as the machine can (as wrk does); use
-//! [`Config::rate`] to bound that.
+//! hundred at a time, so no request takes a lock and a connection costs a few KiB. A
+//! connection whose connects are refused at once retries immediately, so a closed port produces
+//! failures as fast as the machine can (as wrk does); use [`Config::rate`] to bound that.
+//!
+//! # Module map
+//!
+//! From the bottom up; a module uses only modules above it (no import cycle):
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `outcome`, `target`, `sync` | [`FailureKind`]/[`FailureCounts`]; [`Target`]/[`Endpoint`]; a poison-tolerant lock |
+//! | `stop` | the two stop signals (stop issuing, stop now) every part of a run watches |
+//! | `events` | [`Event`], [`CommandRun`], [`CommandStatus`], and the event log a run records them in |
+//! | `during` | [`During`]: running a command on a schedule, into the event log, until the stop signals |
+//! | `config` | [`Config`] and its validation |
+//! | `http`, `stream` | one request/response exchange on the wire; a TCP or Unix connection |
+//! | `probe` | [`probe`]: one request before a run |
+//! | `report`, `render/` | the [`Report`] as data; `render/text.rs` and `render/json.rs` turn it into text and JSON |
+//! | `counters`, `timeline`, `latency` | the shared live counts ([`Counts`], waiting on them), the per-second timeline cells, the latency histogram fed in batches |
+//! | `state` | what the handle and every connection task of a run share |
+//! | `worker` | one connection task: the request loop and its classification |
+//! | `handle` | [`LoadHandle`] and [`Control`], and collecting the report |
+//! | `start` | [`start`]: spawning the connection tasks, the timer and the schedule |
 
 mod config;
-mod driver;
+mod counters;
 mod during;
+mod events;
+mod handle;
 mod http;
+mod latency;
 mod outcome;
 mod probe;
+mod render;
 mod report;
+mod start;
+mod state;
+mod stop;
 mod stream;
+mod sync;
 mod target;
+mod timeline;
+mod worker;
 
 pub use config::{Config, ConfigError};
-pub use driver::{Control, Counts, LoadHandle, WaitError, start};
-pub use during::{CommandRun, CommandStatus, During, DuringSummary};
+pub use counters::{Counts, WaitError};
+pub use during::{During, DuringSummary};
+pub use events::{CommandRun, CommandStatus, Event};
+pub use handle::{Control, LoadHandle};
 pub use outcome::{FailureCounts, FailureKind};
 pub use probe::{Probe, ProbeError, probe};
-pub use report::{Event, FailureSample, Latency, Report, TimelineEntry};
+pub use report::{FailureSample, Latency, Report, TimelineEntry};
+pub use start::start;
 pub use target::{Endpoint, Target, TargetError};

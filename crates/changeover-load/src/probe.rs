@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
 use crate::http::{RecvBuf, build_request, exchange};
-use crate::stream::Stream;
+use crate::stream;
 use crate::{Endpoint, FailureKind, Target};
 
 /// The response to a [`probe`] request.
@@ -101,7 +101,7 @@ pub async fn probe(target: &Target, timeout: Duration) -> Result<Probe, ProbeErr
             format!("no response within {timeout:?}"),
         )
     };
-    let mut stream = match timeout_at(deadline, Stream::connect(target.endpoint())).await {
+    let mut conn = match timeout_at(deadline, stream::connect(target.endpoint())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let kind = if e.kind() == io::ErrorKind::ConnectionRefused {
@@ -115,7 +115,7 @@ pub async fn probe(target: &Target, timeout: Duration) -> Result<Probe, ProbeErr
     };
     let request = build_request(target, false);
     let mut rb = RecvBuf::new();
-    match timeout_at(deadline, exchange(&mut stream, &mut rb, &request)).await {
+    match timeout_at(deadline, exchange(&mut conn, &mut rb, &request)).await {
         Ok(Ok(response)) => Ok(Probe {
             status: response.status,
             latency: started.elapsed(),

@@ -1,25 +1,18 @@
-//! The result of a run: [`Report`], its latency view [`Latency`], and the records it keeps.
+//! The result of a run, as data: [`Report`], its latency view [`Latency`], and the records it
+//! keeps ([`TimelineEntry`], [`FailureSample`]; the [`Event`](crate::Event)s come from
+//! `events.rs`).
+//!
+//! Rendering lives apart, in `render/`: `render/text.rs` for people ([`Report::summary`],
+//! [`Report::overview`], [`Report::timeline_text`], [`Report::samples_text`]) and
+//! `render/json.rs` for scripts (the `Serialize` impl), the way the lint crate renders its
+//! findings.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::ser::{Serialize, Serializer};
 
-use crate::{CommandRun, CommandStatus, DuringSummary, FailureCounts, FailureKind};
-
-/// A labelled point in time: recorded with [`LoadHandle::mark`](crate::LoadHandle::mark), or the
-/// start of a run of a [`During`](crate::During) command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// Time since the run started.
-    pub at: Duration,
-    /// The label given to `mark`, or the command.
-    pub label: String,
-    /// For a command run: which run, and how it ended. `None` for a mark.
-    pub command: Option<CommandRun>,
-}
+use crate::{CommandRun, DuringSummary, Event, FailureCounts, FailureKind};
 
 /// One of the first failures of a run ([`Report::samples`]), for debugging.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,386 +206,15 @@ impl Report {
                 .map(|run| (e, run))
         })
     }
-
-    /// The headline figures for humans: totals and requests/s, failures by kind, bad
-    /// statuses, latency percentiles, connections, and the [`During`](crate::During)
-    /// schedule's runs.
-    pub fn overview(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{} requests in {:.2}s ({:.1} req/s): {} ok, {} failed",
-            self.requests,
-            self.elapsed.as_secs_f64(),
-            self.rps(),
-            self.ok,
-            self.failed()
-        );
-        if self.failed() > 0 {
-            let _ = writeln!(s, "  failures: {}", kinds_text(&self.failures));
-        }
-        if !self.bad_statuses.is_empty() {
-            let statuses: Vec<String> = self
-                .bad_statuses
-                .iter()
-                .map(|(code, n)| format!("{code} x{n}"))
-                .collect();
-            let _ = writeln!(s, "  bad statuses: {}", statuses.join(", "));
-        }
-        let _ = writeln!(
-            s,
-            "  latency: p50 {} p90 {} p99 {} max {}",
-            fmt_ms(self.latency.p50()),
-            fmt_ms(self.latency.p90()),
-            fmt_ms(self.latency.p99()),
-            fmt_ms(self.latency.max())
-        );
-        let _ = writeln!(
-            s,
-            "  connections opened: {}, closed while idle: {}",
-            self.connects, self.idle_closes
-        );
-        if let Some(d) = &self.during {
-            let _ = write!(
-                s,
-                "  during: `{}` every {}: {} runs, {} failed",
-                d.command,
-                fmt_offset(d.every),
-                d.runs,
-                d.failed
-            );
-            if d.skipped > 0 {
-                let _ = write!(
-                    s,
-                    ", {} skipped (the previous run was still going)",
-                    d.skipped
-                );
-            }
-            s.push('\n');
-        }
-        s
-    }
-
-    /// A few lines for humans: the [`Report::overview`], then the events (at most
-    /// [`Report::MAX_SAMPLES`] of them) and the first failure samples.
-    pub fn summary(&self) -> String {
-        let mut s = self.overview();
-        for (i, e) in self.events.iter().enumerate().take(Self::MAX_SAMPLES) {
-            let _ = writeln!(
-                s,
-                "  event +{:.3}s {}",
-                e.at.as_secs_f64(),
-                event_text(i, e, self)
-            );
-        }
-        if self.events.len() > Self::MAX_SAMPLES {
-            let _ = writeln!(
-                s,
-                "  ... {} more events",
-                self.events.len() - Self::MAX_SAMPLES
-            );
-        }
-        s.push_str(&self.samples_text());
-        s
-    }
-
-    /// The first failures (with when, which connection, and the error), or nothing when no
-    /// request failed.
-    pub fn samples_text(&self) -> String {
-        let mut s = String::new();
-        if !self.samples.is_empty() {
-            let _ = writeln!(s, "  first failures:");
-            for f in &self.samples {
-                let _ = writeln!(
-                    s,
-                    "    +{:.3}s conn {} {}: {}",
-                    f.at.as_secs_f64(),
-                    f.connection,
-                    f.kind,
-                    f.error
-                );
-            }
-        }
-        s
-    }
-
-    /// The per-second timeline as a table: one row per second (or per part of a second
-    /// between events) with its ok and failed counts and the failures by kind, and a line for
-    /// each event where it happened, so every failure shows after the event that preceded it.
-    ///
-    /// ```text
-    ///     from        to        ok  failed
-    ///       0s        1s     48213       0
-    ///       1s    1.204s     24020       0
-    ///   1.204s  >> run 1: exit 0 after 12ms, 3 failed after it
-    ///   1.204s        2s     23980       3  reset 3
-    /// ```
-    pub fn timeline_text(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{:>8}  {:>8}  {:>9}  {:>7}",
-            "from", "to", "ok", "failed"
-        );
-        let mut shown = 0;
-        let mut show_events_until = |s: &mut String, until: usize| {
-            while shown < until.min(self.events.len()) {
-                let e = &self.events[shown];
-                let _ = writeln!(
-                    s,
-                    "{:>8}  >> {}",
-                    fmt_offset(e.at),
-                    event_text(shown, e, self)
-                );
-                shown += 1;
-            }
-        };
-        for entry in &self.timeline {
-            show_events_until(&mut s, entry.after_event.map_or(0, |i| i + 1));
-            let (from, to) = entry.span(&self.events);
-            // The last second ends with the run.
-            let to = to.min(self.elapsed.max(from));
-            let _ = write!(
-                s,
-                "{:>8}  {:>8}  {:>9}  {:>7}",
-                fmt_offset(from),
-                fmt_offset(to),
-                entry.ok,
-                entry.failed
-            );
-            if entry.failed > 0 {
-                let _ = write!(s, "  {}", kinds_text(&entry.failures));
-            }
-            s.push('\n');
-        }
-        show_events_until(&mut s, self.events.len());
-        s
-    }
 }
 
-/// `reset 3, closed 1`: the nonzero kinds.
-fn kinds_text(failures: &FailureCounts) -> String {
-    let kinds: Vec<String> = failures
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
-    kinds.join(", ")
-}
-
-/// One line about event `index`: the label of a mark, or how a command run went; with the
-/// failures that followed it when there were any.
-fn event_text(index: usize, event: &Event, report: &Report) -> String {
-    let mut s = match &event.command {
-        None => event.label.clone(),
-        Some(run) => {
-            let mut s = format!("run {}: {}", run.run, run.status);
-            if let Some(took) = run.took {
-                let _ = write!(s, " after {}", fmt_offset(took));
-            }
-            if let Some(line) = run.last_line() {
-                let _ = write!(s, " ({line})");
-            }
-            s
-        }
-    };
-    let failed = report.failed_after(index);
-    if failed > 0 {
-        let _ = write!(s, ", {failed} failed after it");
-    }
-    s
-}
-
-/// `0s`, `1.204s`, `35ms`, `0.4ms`: whole seconds bare, other times to the millisecond (to a
-/// tenth of one below 1 ms).
-fn fmt_offset(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d < Duration::from_millis(1) {
-        format!("{:.1}ms", d.as_secs_f64() * 1e3)
-    } else if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
-}
-
-fn fmt_ms(d: Duration) -> String {
-    format!("{:.2}ms", d.as_secs_f64() * 1e3)
-}
-
-/// Milliseconds, rounded to the microsecond.
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-#[derive(serde::Serialize)]
-struct LatencyJson {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-#[derive(serde::Serialize)]
-struct EventJson<'a> {
-    at_ms: f64,
-    label: &'a str,
-    failed_after: u64,
-    command: Option<CommandJson<'a>>,
-}
-
-#[derive(serde::Serialize)]
-struct CommandJson<'a> {
-    run: u64,
-    status: String,
-    success: bool,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    took_ms: Option<f64>,
-    output: &'a str,
-}
-
-impl<'a> CommandJson<'a> {
-    fn new(run: &'a CommandRun) -> CommandJson<'a> {
-        CommandJson {
-            run: run.run,
-            status: run.status.to_string(),
-            success: run.status.success(),
-            exit_code: match run.status {
-                CommandStatus::Exited(code) => Some(code),
-                _ => None,
-            },
-            signal: match run.status {
-                CommandStatus::Signalled(signal) => Some(signal),
-                CommandStatus::Killed => Some(9),
-                _ => None,
-            },
-            took_ms: run.took.map(ms),
-            output: &run.output,
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct DuringJson<'a> {
-    command: &'a str,
-    every_ms: f64,
-    runs: u64,
-    failed: u64,
-    skipped: u64,
-}
-
-#[derive(serde::Serialize)]
-struct TimelineJson {
-    second: u64,
-    after_event: Option<usize>,
-    ok: u64,
-    failed: u64,
-    errors: BTreeMap<&'static str, u64>,
-}
-
-#[derive(serde::Serialize)]
-struct SampleJson<'a> {
-    at_ms: f64,
-    kind: FailureKind,
-    connection: usize,
-    error: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct ReportJson<'a> {
-    requests: u64,
-    ok: u64,
-    failed: u64,
-    errors: &'a FailureCounts,
-    status: &'a BTreeMap<u16, u64>,
-    rps: f64,
-    elapsed_s: f64,
-    latency_ms: LatencyJson,
-    connects: u64,
-    idle_closes: u64,
-    during: Option<DuringJson<'a>>,
-    events: Vec<EventJson<'a>>,
-    timeline: Vec<TimelineJson>,
-    samples: Vec<SampleJson<'a>>,
-}
-
-impl Serialize for Report {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ReportJson {
-            requests: self.requests,
-            ok: self.ok,
-            failed: self.failed(),
-            errors: &self.failures,
-            status: &self.bad_statuses,
-            rps: self.rps(),
-            elapsed_s: self.elapsed.as_secs_f64(),
-            latency_ms: LatencyJson {
-                p50: ms(self.latency.p50()),
-                p90: ms(self.latency.p90()),
-                p99: ms(self.latency.p99()),
-                max: ms(self.latency.max()),
-                mean: ms(self.latency.mean()),
-            },
-            connects: self.connects,
-            idle_closes: self.idle_closes,
-            during: self.during.as_ref().map(|d| DuringJson {
-                command: &d.command,
-                every_ms: ms(d.every),
-                runs: d.runs,
-                failed: d.failed,
-                skipped: d.skipped,
-            }),
-            events: self
-                .events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| EventJson {
-                    at_ms: ms(e.at),
-                    label: &e.label,
-                    failed_after: self.failed_after(i),
-                    command: e.command.as_ref().map(CommandJson::new),
-                })
-                .collect(),
-            timeline: self
-                .timeline
-                .iter()
-                .map(|t| TimelineJson {
-                    second: t.second,
-                    after_event: t.after_event,
-                    ok: t.ok,
-                    failed: t.failed,
-                    errors: t
-                        .failures
-                        .iter()
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(k, n)| (k.as_str(), n))
-                        .collect(),
-                })
-                .collect(),
-            samples: self
-                .samples
-                .iter()
-                .map(|f| SampleJson {
-                    at_ms: ms(f.at),
-                    kind: f.kind,
-                    connection: f.connection,
-                    error: &f.error,
-                })
-                .collect(),
-        }
-        .serialize(serializer)
-    }
-}
-
+/// A report to render in tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixture {
     use super::*;
-    use crate::{CommandRun, CommandStatus};
+    use crate::CommandStatus;
 
-    fn ms(n: u64) -> Duration {
+    pub(crate) fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
@@ -612,7 +234,7 @@ mod tests {
 
     /// Two seconds; a reload at 1.204 s followed by 3 resets, and a mark at 2.5 s after the last
     /// request.
-    fn report() -> Report {
+    pub(crate) fn report() -> Report {
         let mut hist = Histogram::new_with_bounds(1, 1_000_000, 3).unwrap();
         hist.record(1000).unwrap();
         Report {
@@ -653,23 +275,11 @@ mod tests {
             during: None,
         }
     }
+}
 
-    #[test]
-    fn timeline_text_splits_seconds_at_events() {
-        let r = report();
-        assert_eq!(r.failed_after(0), 3);
-        assert_eq!(r.failed_after(1), 0);
-        assert_eq!(
-            r.timeline_text(),
-            "    from        to         ok   failed
-      0s        1s         50        0
-      1s    1.204s         20        0
-  1.204s  >> run 1: exit 0 after 12ms, 3 failed after it
-  1.204s        2s         30        3  reset 3
-  2.500s  >> done
-"
-        );
-    }
+#[cfg(test)]
+mod tests {
+    use super::fixture::{ms, report};
 
     #[test]
     fn spans() {
@@ -677,41 +287,5 @@ mod tests {
         assert_eq!(r.timeline[0].span(&r.events), (ms(0), ms(1000)));
         assert_eq!(r.timeline[1].span(&r.events), (ms(1000), ms(1204)));
         assert_eq!(r.timeline[2].span(&r.events), (ms(1204), ms(2000)));
-    }
-
-    #[test]
-    fn summary_and_json() {
-        let r = report();
-        let s = r.summary();
-        assert!(
-            s.starts_with(
-                "103 requests in 2.00s (51.5 req/s): 100 ok, 3 failed\n  failures: reset 3\n"
-            ),
-            "{s}"
-        );
-        assert!(
-            s.contains("event +1.204s run 1: exit 0 after 12ms, 3 failed after it"),
-            "{s}"
-        );
-        let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["events"][0]["failed_after"], 3);
-        assert_eq!(json["events"][0]["command"]["exit_code"], 0);
-        assert_eq!(json["events"][1]["command"], serde_json::Value::Null);
-        assert_eq!(json["timeline"][2]["after_event"], 0);
-        assert_eq!(
-            json["timeline"][2]["errors"],
-            serde_json::json!({"reset": 3})
-        );
-        assert_eq!(json["timeline"][0]["errors"], serde_json::json!({}));
-        assert_eq!(json["during"], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn offsets() {
-        assert_eq!(fmt_offset(Duration::ZERO), "0s");
-        assert_eq!(fmt_offset(ms(3000)), "3s");
-        assert_eq!(fmt_offset(ms(35)), "35ms");
-        assert_eq!(fmt_offset(Duration::from_micros(400)), "0.4ms");
-        assert_eq!(fmt_offset(ms(1204)), "1.204s");
     }
 }

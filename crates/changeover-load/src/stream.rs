@@ -1,72 +1,30 @@
-//! One client connection: a TCP or Unix stream behind a single type.
+//! One client connection: a TCP or a Unix stream, as tokio-util's [`Either`] (which reads and
+//! writes through whichever side it holds).
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_util::either::Either;
 
 use crate::Endpoint;
 
-/// A connected TCP or Unix stream.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+/// A connected TCP (left) or Unix (right) stream.
+pub(crate) type Stream = Either<TcpStream, UnixStream>;
 
-impl Stream {
-    /// Connects to `endpoint` (no timeout here: the caller bounds it).
-    pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
-        match endpoint {
-            Endpoint::Tcp(addr) => {
-                let s = TcpStream::connect(*addr).await?;
-                // Requests are written in one piece; don't let Nagle hold them back.
-                let _ = s.set_nodelay(true);
-                Ok(Stream::Tcp(s))
-            }
-            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+/// Connects to `endpoint` (no timeout here: the caller bounds it).
+///
+/// A TCP connection gets `TCP_NODELAY`: requests are written in one piece, and Nagle's
+/// algorithm would hold one back while an ACK is outstanding. Setting it on a socket that just
+/// connected cannot fail on Linux (the option has no state to check); if it ever does, the
+/// socket is not what this crate thinks it is, and the error is the connect's.
+pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+    match endpoint {
+        Endpoint::Tcp(addr) => {
+            let s = TcpStream::connect(*addr).await?;
+            s.set_nodelay(true)
+                .map_err(|e| io::Error::new(e.kind(), format!("setting TCP_NODELAY: {e}")))?;
+            Ok(Either::Left(s))
         }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        Endpoint::Unix(path) => Ok(Either::Right(UnixStream::connect(path).await?)),
     }
 }

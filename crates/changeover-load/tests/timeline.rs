@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use changeover_load::{Config, FailureKind, Target, probe, start};
-use support::{read_request, response, serve, within};
+use support::{read_request, reply, response, serve, within};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +140,7 @@ async fn probe_sees_any_status_and_classifies_failures() {
     let ok = serve(|mut s, _| async move {
         let mut buf = Vec::new();
         if read_request(&mut s, &mut buf).await.is_some() {
-            let _ = s.write_all(&response("404 Not Found", "")).await;
+            reply(&mut s, &response("404 Not Found", "")).await;
         }
     })
     .await;
@@ -165,7 +165,8 @@ async fn probe_sees_any_status_and_classifies_failures() {
 
     let closes = serve(|mut s, _| async move {
         let mut buf = Vec::new();
-        let _ = read_request(&mut s, &mut buf).await;
+        // The request, or EOF: either way, close without answering.
+        read_request(&mut s, &mut buf).await;
     })
     .await;
     let e = within("probe", probe(&Target::tcp(closes.addr), timeout))

@@ -107,8 +107,3 @@ pub use lifecycle::{
 pub use listeners::{ListenError, Listener};
 pub use pidfile::PidFile;
 pub use upgrade::{UPSTREAM_NOTIFY_VAR, UpgradeError};
-
-/// Kept at its old path for `changeover-supervisor` and the demo until they
-/// use [`process::describe_exit`].
-#[doc(hidden)]
-pub use process::describe_exit;

@@ -4,12 +4,13 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -129,6 +130,26 @@ pub(crate) async fn read_request<S: AsyncRead + Unpin>(
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+    }
+}
+
+/// Writes `bytes` to the client; `false` when the client is gone (it reset or closed first,
+/// which some tests provoke: what the client saw is what they check). Any other write error is
+/// a broken test server, and fails the test.
+pub(crate) async fn reply<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> bool {
+    match s.write_all(bytes).await {
+        Ok(()) => true,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            false
+        }
+        Err(e) => panic!("test server: cannot write to the client: {e}"),
     }
 }
 
