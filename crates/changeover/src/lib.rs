@@ -43,6 +43,10 @@
 //! Under systemd, `RELOADING=1`, then `MAINPID=<successor>` and `READY=1`
 //! are reported, and the successor reports to systemd from then on.
 //!
+//! **gRPC** (feature `grpc`): [`grpc::health_service`] is the standard
+//! `grpc.health.v1.Health` service, `SERVING` while ready and `NOT_SERVING`
+//! from the moment a stop began; tonic services are served like any other.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -71,6 +75,9 @@ mod upgrade;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "grpc")]
+pub mod grpc;
 
 pub use addr::{AddrError, ListenAddr};
 pub use duration::{DurationError, format_duration, parse_duration};
