@@ -4,6 +4,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -80,7 +81,15 @@ impl AsyncWrite for Stream {
 struct Lent {
     stream: Option<Stream>,
     back: Option<oneshot::Sender<Stream>>,
+    /// Whether the client opened with the HTTP/2 preface, decided on the
+    /// first read (hyper-util's auto builder does not say which it chose).
+    h2: Arc<AtomicBool>,
+    sniffed: bool,
 }
+
+/// What an HTTP/2 client sends first (RFC 9113 §3.4); no HTTP/1 request
+/// starts with it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl Lent {
     fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
@@ -104,11 +113,20 @@ impl Drop for Lent {
 
 impl AsyncRead for Lent {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.stream().poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = self.as_mut().stream().poll_read(cx, buf);
+        if !self.sniffed && buf.filled().len() > before {
+            let first = &buf.filled()[before..];
+            let n = first.len().min(H2_PREFACE.len());
+            self.h2
+                .store(first[..n] == H2_PREFACE[..n], Ordering::Relaxed);
+            self.sniffed = true;
+        }
+        polled
     }
 }
 
@@ -147,9 +165,12 @@ pub(crate) async fn serve<S: HttpService>(
 ) {
     let inner = &lc.inner;
     let (back_tx, back_rx) = oneshot::channel();
+    let h2 = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Lent {
         stream: Some(stream),
         back: Some(back_tx),
+        h2: h2.clone(),
+        sniffed: false,
     });
     let mut conn =
         Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
@@ -160,6 +181,18 @@ pub(crate) async fn serve<S: HttpService>(
     };
     let result = match result {
         Some(r) => r,
+        // HTTP/2 has its own lame duck: GOAWAY in two steps (the highest
+        // stream id first, the real last one after a ping round trip), so
+        // a stream the client is sending is still served. Sent at once, it
+        // moves the client to the successor (or elsewhere) now, instead of
+        // leaving it on a draining process for the lame-duck window.
+        None if h2.load(Ordering::Relaxed) => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = inner.force.cancelled() => return,
+            }
+        }
         None => {
             // Lame duck: a request already on its way is read and answered
             // (with Connection: close); an idle connection is closed after.

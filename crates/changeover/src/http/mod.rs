@@ -5,10 +5,14 @@
 //! connections end themselves after their current request. When accepting
 //! stops, each connection gets a lame-duck window: a request the client is
 //! already sending (or that was accepted but not yet read) is still read and
-//! answered; only then is an idle connection closed, write side first
-//! (HTTP/2 gets GOAWAY), and its socket is closed once the client has closed
-//! its side too, so a late request never turns into a reset that would
-//! destroy the response before it. `/livez` and `/readyz` are answered here.
+//! answered; only then is an idle connection closed, write side first,
+//! and its socket is closed once the client has closed its side too, so a
+//! late request never turns into a reset that would destroy the response
+//! before it. An HTTP/2 connection gets no such window: the moment
+//! accepting stops it gets h2's two-step GOAWAY (the highest stream id
+//! first, the real last one after a ping round trip), which serves a stream
+//! the client is already sending and moves the client on at once; its
+//! streams in flight finish. `/livez` and `/readyz` are answered here.
 
 mod connection;
 mod service;
