@@ -11,7 +11,7 @@
 //! - `plain`: hyper-util's auto connection builder, nothing else.
 //!
 //! ```text
-//! cargo bench -p changeover-tests --bench callgrind [-- --requests 3000 --keep DIR]
+//! cargo bench -p changeover-tests --bench callgrind [-- --requests 3000 --keep DIR --only hello]
 //! ```
 //!
 //! With `--keep DIR` the callgrind files stay in DIR (`<server>-<n>.out`),
@@ -32,12 +32,15 @@ const DEADLINE: Duration = Duration::from_secs(300);
 struct Options {
     requests: u64,
     keep: Option<PathBuf>,
+    /// Measure only these servers (all three when empty).
+    only: Vec<String>,
 }
 
 fn options() -> Options {
     let mut o = Options {
         requests: 3000,
         keep: None,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -50,6 +53,9 @@ fn options() -> Options {
                     .unwrap_or_else(|| panic!("--requests needs a number above 1"));
             }
             "--keep" => o.keep = Some(args.next().expect("--keep needs a directory").into()),
+            "--only" => o
+                .only
+                .push(args.next().expect("--only needs a server name")),
             "--bench" => {}
             other => panic!("unknown argument {other:?}; see the header of bench/callgrind.rs"),
         }
@@ -151,26 +157,38 @@ async fn main() {
     );
     println!("| server | instructions, 1 request | instructions, {n} requests | per request |");
     println!("|---|---|---|---|");
-    let mut per = Vec::new();
-    for (example, name) in [
+    let servers = [
         ("hello", "changeover serve path (hello)"),
         ("axum_serve", "axum::serve (axum_serve)"),
         ("plain", "plain hyper (plain)"),
-    ] {
+    ];
+    for only in &o.only {
+        assert!(
+            servers.iter().any(|(e, _)| e == only),
+            "--only {only:?}: not one of hello, axum_serve, plain"
+        );
+    }
+    let mut per = Vec::new();
+    for (example, name) in servers {
+        if !o.only.is_empty() && !o.only.iter().any(|s| s == example) {
+            continue;
+        }
         let one = instructions(example, 1, &dir).await;
         let many = instructions(example, n, &dir).await;
         let each = (many as f64 - one as f64) / (n - 1) as f64;
         println!("| {name} | {one} | {many} | {each:.0} |");
-        per.push(each);
+        per.push((example, each));
     }
-    let (hello, axum, plain) = (per[0], per[1], per[2]);
-    println!(
-        "\nhello / axum::serve = {:.3} ({:+.1} %), hello / plain = {:.3}, axum::serve / plain = {:.3}",
-        hello / axum,
-        (hello / axum - 1.0) * 100.0,
-        hello / plain,
-        axum / plain
-    );
+    let of = |e: &str| per.iter().find(|(x, _)| *x == e).map(|(_, v)| *v);
+    if let (Some(hello), Some(axum), Some(plain)) = (of("hello"), of("axum_serve"), of("plain")) {
+        println!(
+            "\nhello / axum::serve = {:.3} ({:+.1} %), hello / plain = {:.3}, axum::serve / plain = {:.3}",
+            hello / axum,
+            (hello / axum - 1.0) * 100.0,
+            hello / plain,
+            axum / plain
+        );
+    }
     if let Some(d) = &o.keep {
         println!(
             "\ncallgrind files in {}: callgrind_annotate --inclusive=yes {}/hello-{n}.out",
