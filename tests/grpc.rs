@@ -298,7 +298,10 @@ fn goaway_last_stream(f: &Frame) -> (u32, u32) {
 /// stream id and a PING; a stream the client opens before it answers that
 /// PING is still served; then the GOAWAY naming the real last stream, no
 /// stream reset, and a clean close. Driven frame by frame on a raw socket
-/// so each step is seen.
+/// so each step is seen. The GOAWAY comes as soon as accepting stops, while
+/// an idle HTTP/1.1 connection beside it is still in its lame-duck window
+/// (it was once sent only after that window, leaving pooled gRPC channels
+/// on a draining process, answered NOT_SERVING, for a second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_between() {
     let port = free_port();
@@ -315,6 +318,13 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
     s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
     s.write_all(&get(1)).await.unwrap();
     read_response(&mut s, 1).await;
+    let mut h1 = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    h1.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 4096];
+    let n = h1.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
 
     server.signal(Signal::SIGTERM);
     let first = loop {
@@ -324,6 +334,12 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
             break f;
         }
     };
+    match h1.try_read(&mut answer) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!(
+            "the idle HTTP/1.1 connection ended ({other:?}) before HTTP/2 got its GOAWAY: HTTP/2 waited out the lame-duck window"
+        ),
+    }
     assert_eq!(
         goaway_last_stream(&first),
         (0x7fff_ffff, 0),
@@ -367,5 +383,10 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
         "the second GOAWAY names the last stream served, with NO_ERROR"
     );
     drop(s);
+    let end = tokio::time::timeout(DEADLINE, h1.read(&mut answer))
+        .await
+        .expect("the idle HTTP/1.1 connection is closed after its lame-duck window");
+    assert_eq!(end.unwrap(), 0, "closed with FIN, nothing more sent");
+    drop(h1);
     assert_eq!(server.wait_exit(DEADLINE).await.code(), Some(0));
 }

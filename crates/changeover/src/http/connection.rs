@@ -111,15 +111,19 @@ impl Drop for Lent {
     }
 }
 
-impl AsyncRead for Lent {
-    fn poll_read(
+impl Lent {
+    /// The first read, which also tells whether the client speaks HTTP/2;
+    /// kept out of line so later reads pay one branch for it.
+    #[cold]
+    #[inline(never)]
+    fn poll_first_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = self.as_mut().stream().poll_read(cx, buf);
-        if !self.sniffed && buf.filled().len() > before {
+        if buf.filled().len() > before {
             let first = &buf.filled()[before..];
             let n = first.len().min(H2_PREFACE.len());
             self.h2
@@ -127,6 +131,19 @@ impl AsyncRead for Lent {
             self.sniffed = true;
         }
         polled
+    }
+}
+
+impl AsyncRead for Lent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.sniffed {
+            return self.poll_first_read(cx, buf);
+        }
+        self.stream().poll_read(cx, buf)
     }
 }
 
