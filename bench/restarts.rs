@@ -463,7 +463,36 @@ async fn main() {
     println!("{doc}");
     if o.write {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
-        std::fs::write(&path, doc).unwrap();
+        // Other benchmarks keep their own sections in the same page.
+        let others = std::fs::read_to_string(&path)
+            .map(|old| other_sections(&old))
+            .unwrap_or_default();
+        std::fs::write(&path, doc + &others).unwrap();
         eprintln!("wrote {}", path.display());
     }
+}
+
+/// The `## ` sections of the page that this benchmark does not write,
+/// each after a blank line.
+fn other_sections(page: &str) -> String {
+    let mut sections: Vec<String> = Vec::new();
+    let mut keep = false;
+    for line in page.split_inclusive('\n') {
+        if let Some(heading) = line.strip_prefix("## ") {
+            keep = heading.trim() != "Restarts under load";
+            if keep {
+                sections.push(String::new());
+            }
+        }
+        if keep {
+            sections
+                .last_mut()
+                .expect("pushed at its heading")
+                .push_str(line);
+        }
+    }
+    sections
+        .iter()
+        .map(|s| format!("\n{}\n", s.trim_end()))
+        .collect()
 }

@@ -6,6 +6,10 @@
 //! children (the successors of an upgrade) are waited for through a pidfd,
 //! which becomes readable when the process exits.
 
+mod script;
+
+pub use script::{Script, clients_dir, python_imports};
+
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};

@@ -19,13 +19,18 @@
 //! From step 3 on, each connection runs through these, every wait also
 //! ending at once at the `cut` token:
 //!
-//! 1. **Lame duck**: for the lame-duck window the connection is served as
-//!    before. A request the client is already sending, or that sat accepted
-//!    but unread, is read and answered (with `Connection: close`), and a
-//!    connection that ends itself in the window is done.
+//! 1. **Lame duck** (HTTP/1): for the lame-duck window the connection is
+//!    served as before. A request the client is already sending, or that sat
+//!    accepted but unread, is read and answered (with `Connection: close`),
+//!    and a connection that ends itself in the window is done. An HTTP/2
+//!    connection (told by its first bytes, the client preface) skips this
+//!    step: its GOAWAY already leaves room for a stream on its way, and
+//!    sending it at once moves a pooled client (gRPC) off this generation
+//!    now instead of a lame-duck window later.
 //! 2. **Graceful shutdown**: then hyper is asked to close: an idle HTTP/1.1
 //!    connection closes now, a busy one after its response; HTTP/2 gets
-//!    GOAWAY, and the streams in flight finish.
+//!    h2's two-step GOAWAY (the highest stream id, then after a ping round
+//!    trip the real last one), and the streams in flight finish.
 //! 3. **Write side first**: once hyper is done, the socket is shut down for
 //!    writing (FIN) and what the client still sends is read and discarded
 //!    until it closes its side, bounded by the lame-duck window (at least
@@ -114,6 +119,15 @@ impl DrainSignals {
     /// Completes at step 3: stop accepting, start the lame duck.
     pub(crate) fn accepting_stopped(&self) -> WaitForCancellationFuture<'_> {
         self.0.stop_accepting.cancelled()
+    }
+
+    /// [`accepting_stopped`](Self::accepting_stopped), owning its token,
+    /// for a stream that outlives this borrow (gRPC health's `Watch`).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn accepting_stopped_owned(
+        &self,
+    ) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.0.stop_accepting.clone().cancelled_owned()
     }
 
     /// Completes at step 4: drop the connection now.

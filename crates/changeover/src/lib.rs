@@ -44,6 +44,10 @@
 //! Under systemd, `RELOADING=1`, then `MAINPID=<successor>` and `READY=1`
 //! are reported, and the successor reports to systemd from then on.
 //!
+//! **gRPC** (feature `grpc`): [`grpc::health_service`] is the standard
+//! `grpc.health.v1.Health` service, `SERVING` while ready and `NOT_SERVING`
+//! from the moment a stop began; tonic services are served like any other.
+//!
 //! # Shape
 //!
 //! The lifecycle is the one module that knows the others; it decides, and
@@ -59,6 +63,7 @@
 //! | [`spawn`] | starting a child the systemd way: sockets at fd 3…, `LISTEN_PID` | — |
 //! | [`notify`] | `sd_notify`, both ends; `MONOTONIC_USEC` | — |
 //! | [`process`] | how a process ended (in words, as a shell's status), waiting for any process | — |
+//! | `grpc` (feature `grpc`) | `grpc.health.v1.Health` whose status follows the phase | the lifecycle's phase |
 //!
 //! Imports point one way, from the lifecycle down (`lifecycle` → `upgrade`
 //! → `spawn`, `notify`, `process`; `lifecycle` → `http` → `drain`,
@@ -96,6 +101,9 @@ mod upgrade;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "grpc")]
+pub mod grpc;
 
 pub use addr::{AddrError, ListenAddr};
 pub use drain::Phase;

@@ -5,6 +5,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,7 +28,15 @@ pub(crate) type Stream = Either<tokio::net::TcpStream, tokio::net::UnixStream>;
 struct ReturnedOnDrop {
     stream: Option<Stream>,
     back: Option<oneshot::Sender<Stream>>,
+    /// Whether the client opened with the HTTP/2 preface, decided on the
+    /// first read (hyper-util's auto builder does not say which it chose).
+    h2: Arc<AtomicBool>,
+    sniffed: bool,
 }
+
+/// What an HTTP/2 client sends first (RFC 9113 §3.4); no HTTP/1 request
+/// starts with it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl ReturnedOnDrop {
     fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
@@ -49,12 +58,38 @@ impl Drop for ReturnedOnDrop {
     }
 }
 
+impl ReturnedOnDrop {
+    /// The first read, which also tells whether the client speaks HTTP/2;
+    /// kept out of line so later reads pay one branch for it.
+    #[cold]
+    #[inline(never)]
+    fn poll_first_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = self.as_mut().stream().poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let first = &buf.filled()[before..];
+            let n = first.len().min(H2_PREFACE.len());
+            self.h2
+                .store(first[..n] == H2_PREFACE[..n], Ordering::Relaxed);
+            self.sniffed = true;
+        }
+        polled
+    }
+}
+
 impl AsyncRead for ReturnedOnDrop {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.sniffed {
+            return self.poll_first_read(cx, buf);
+        }
         self.stream().poll_read(cx, buf)
     }
 }
@@ -94,9 +129,12 @@ pub(crate) async fn serve<S: HttpService>(
     stream: Stream,
 ) {
     let (back_tx, back_rx) = oneshot::channel();
+    let h2 = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(ReturnedOnDrop {
         stream: Some(stream),
         back: Some(back_tx),
+        h2: h2.clone(),
+        sniffed: false,
     });
     let mut conn =
         Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
@@ -107,6 +145,18 @@ pub(crate) async fn serve<S: HttpService>(
     };
     let result = match result {
         Some(r) => r,
+        // HTTP/2 has its own lame duck: GOAWAY in two steps (the highest
+        // stream id first, the real last one after a ping round trip), so
+        // a stream the client is sending is still served. Sent at once, it
+        // moves the client to the successor (or elsewhere) now, instead of
+        // leaving it on a draining process for the lame-duck window.
+        None if h2.load(Ordering::Relaxed) => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = signals.cut() => return,
+            }
+        }
         None => {
             // Lame duck: a request already on its way is read and answered
             // (with Connection: close); an idle connection is closed after.

@@ -9,6 +9,12 @@
 //! every HTTP/1.1 response carries `Connection: close` once draining began.
 //!
 //! The module knows nothing of the lifecycle beyond those signals.
+//!
+//! An HTTP/2 connection gets no lame-duck window: the moment accepting stops
+//! it gets h2's two-step GOAWAY (the highest stream id first, the real last
+//! one after a ping round trip), which serves a stream the client is already
+//! sending and moves the client on at once; its streams in flight finish.
+//! Which protocol a connection speaks is read from its first bytes.
 
 mod accept;
 mod connection;

@@ -269,6 +269,13 @@ impl Lifecycle {
         )
     }
 
+    /// The drain signals, for a serve path of the library's own beside
+    /// [`serve`](Self::serve) (gRPC health).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn drain_signals(&self) -> crate::drain::DrainSignals {
+        self.inner.drain.signals()
+    }
+
     /// Declares the application ready: closes inherited sockets nobody asked
     /// for, writes the pid file, and reports `READY=1` (to the parent during
     /// an upgrade, else to `NOTIFY_SOCKET`).

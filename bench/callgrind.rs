@@ -1,0 +1,199 @@
+//! The serve path's own cost, in instructions (not a test; not run by CI).
+//!
+//! Wall-clock ratios between servers are too noisy on a shared machine;
+//! instruction counts are not. Each server runs under
+//! `valgrind --tool=callgrind` twice: once answering N sequential GETs of
+//! `/` on one keep-alive connection, once answering one. The difference
+//! divided by N − 1 is what one request costs, start-up and shut-down
+//! cancelled out. Three servers with the same axum handlers:
+//! - `hello`: the library's serve path (`Lifecycle::serve`);
+//! - `axum_serve`: `axum::serve`;
+//! - `plain`: hyper-util's auto connection builder, nothing else.
+//!
+//! ```text
+//! cargo bench -p changeover-tests --bench callgrind [-- --requests 3000 --keep DIR --only hello]
+//! ```
+//!
+//! With `--keep DIR` the callgrind files stay in DIR (`<server>-<n>.out`),
+//! for `callgrind_annotate --inclusive=yes DIR/hello-3000.out`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use changeover_tests::{Server, example_bin, free_port, signal};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+/// Valgrind runs the servers some 50 times slower.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+struct Options {
+    requests: u64,
+    keep: Option<PathBuf>,
+    /// Measure only these servers (all three when empty).
+    only: Vec<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        requests: 3000,
+        keep: None,
+        only: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--requests" => {
+                o.requests = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 1)
+                    .unwrap_or_else(|| panic!("--requests needs a number above 1"));
+            }
+            "--keep" => o.keep = Some(args.next().expect("--keep needs a directory").into()),
+            "--only" => o
+                .only
+                .push(args.next().expect("--only needs a server name")),
+            "--bench" => {}
+            other => panic!("unknown argument {other:?}; see the header of bench/callgrind.rs"),
+        }
+    }
+    o
+}
+
+/// Sends `n` GETs one after the other on one connection, reading each
+/// whole response (Content-Length bodies) before the next request; returns
+/// the connection, still open.
+async fn get_sequentially(port: u16, n: u64) -> TcpStream {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    for i in 0..n {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .await
+            .unwrap();
+        buf.clear();
+        loop {
+            let read = tokio::time::timeout(DEADLINE, conn.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("no response to request {i} within {DEADLINE:?}"))
+                .unwrap();
+            assert!(read > 0, "connection closed at request {i}");
+            buf.extend_from_slice(&chunk[..read]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                assert!(head.starts_with("http/1.1 200"), "request {i}: {head}");
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("a content-length");
+                if buf.len() >= end + 4 + len {
+                    assert_eq!(buf.len(), end + 4 + len, "one response per request");
+                    break;
+                }
+            }
+        }
+    }
+    conn
+}
+
+/// Runs `example` under callgrind answering `n` requests; returns the
+/// instructions it executed in all.
+async fn instructions(example: &str, n: u64, dir: &Path) -> u64 {
+    let out = dir.join(format!("{example}-{n}.out"));
+    let port = free_port();
+    let mut cmd = Command::new("valgrind");
+    cmd.arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(example_bin(example))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info");
+    let mut server = Server::start(cmd);
+    server.wait_ready(DEADLINE).await;
+    // The connection stays open through the stop, so each server's stop
+    // does the same in both runs (the library's serves out its lame duck).
+    let conn = get_sequentially(port, n).await;
+    // Valgrind runs the program in its own process, so this is the server's pid.
+    signal(server.pid(), Signal::SIGTERM);
+    server.wait_exit(DEADLINE).await;
+    drop(conn);
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("{}: {e}; log:\n{}", out.display(), server.log()));
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in {}", out.display()))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let o = options();
+    let found = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output();
+    if !found.is_ok_and(|out| out.status.success()) {
+        eprintln!(
+            "callgrind bench: valgrind is not installed; install it (apt-get install valgrind)"
+        );
+        std::process::exit(2);
+    }
+    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = match &o.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).unwrap();
+            d.clone()
+        }
+        None => tmp.path().to_owned(),
+    };
+    let n = o.requests;
+    println!(
+        "## instructions per request: {n} sequential GETs on one keep-alive connection minus one (valgrind --tool=callgrind)\n"
+    );
+    println!("| server | instructions, 1 request | instructions, {n} requests | per request |");
+    println!("|---|---|---|---|");
+    let servers = [
+        ("hello", "changeover serve path (hello)"),
+        ("axum_serve", "axum::serve (axum_serve)"),
+        ("plain", "plain hyper (plain)"),
+    ];
+    for only in &o.only {
+        assert!(
+            servers.iter().any(|(e, _)| e == only),
+            "--only {only:?}: not one of hello, axum_serve, plain"
+        );
+    }
+    let mut per = Vec::new();
+    for (example, name) in servers {
+        if !o.only.is_empty() && !o.only.iter().any(|s| s == example) {
+            continue;
+        }
+        let one = instructions(example, 1, &dir).await;
+        let many = instructions(example, n, &dir).await;
+        let each = (many as f64 - one as f64) / (n - 1) as f64;
+        println!("| {name} | {one} | {many} | {each:.0} |");
+        per.push((example, each));
+    }
+    let of = |e: &str| per.iter().find(|(x, _)| *x == e).map(|(_, v)| *v);
+    if let (Some(hello), Some(axum), Some(plain)) = (of("hello"), of("axum_serve"), of("plain")) {
+        println!(
+            "\nhello / axum::serve = {:.3} ({:+.1} %), hello / plain = {:.3}, axum::serve / plain = {:.3}",
+            hello / axum,
+            (hello / axum - 1.0) * 100.0,
+            hello / plain,
+            axum / plain
+        );
+    }
+    if let Some(d) = &o.keep {
+        println!(
+            "\ncallgrind files in {}: callgrind_annotate --inclusive=yes {}/hello-{n}.out",
+            d.display(),
+            d.display()
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! gRPC on the library's serve path, with a real gRPC client (Python's
+//! `grpcio`, which `.ci/run` installs) and the `grpc` example. The
+//! contracts: `Health/Check` on pooled channels fails no RPC across
+//! self-upgrades; from the moment a stop begins it answers `NOT_SERVING`
+//! while the server still serves through the stop delay; and HTTP/2
+//! connections are drained the way gRPC clients need, GOAWAY in two steps.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use changeover_tests::{Script, Server, example_bin, free_port, python_imports, signal, wait_gone};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Whether grpcio can be used. `.ci/run` installs it; only when pip cannot
+/// install it on this Python does it set `CHANGEOVER_NO_GRPCIO` (to pip's
+/// complaint), and only then is the test skipped, loudly. Anywhere else a
+/// missing grpcio fails the test: a green run must not hide it.
+fn grpcio() -> bool {
+    match python_imports("grpc, grpc_health.v1", "grpcio grpcio-health-checking") {
+        Ok(()) => true,
+        Err(e) => match std::env::var("CHANGEOVER_NO_GRPCIO") {
+            Ok(why) => {
+                eprintln!("SKIPPED: {e}; .ci/run could not install it: {why}");
+                false
+            }
+            Err(_) => panic!("{e}"),
+        },
+    }
+}
+
+fn grpc_server(port: u16, pid_file: Option<&Path>, extra: &[&str]) -> Server {
+    let mut cmd = Command::new(example_bin("grpc"));
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra);
+    if let Some(p) = pid_file {
+        cmd.arg("--pid-file").arg(p);
+    }
+    Server::start(cmd)
+}
+
+/// The `ok=N` of a `progress …` line of the load driver.
+fn progress_ok(line: &str) -> Option<u64> {
+    line.strip_prefix("progress ")?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("ok="))?
+        .parse()
+        .ok()
+}
+
+async fn wait_ok(driver: &mut Script, at_least: u64) -> u64 {
+    let line = driver
+        .wait_for(
+            |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
+            DEADLINE,
+        )
+        .await;
+    progress_ok(&line).expect("a progress line")
+}
+
+/// 16 channels, each its own HTTP/2 connection calling `Health/Check` one
+/// RPC after the other, across 20 SIGHUP upgrades: no RPC fails, and every
+/// channel is still calling after the last upgrade (a client that lost its
+/// connection for good at a GOAWAY would show here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_on_16_channels_across_20_upgrades_fails_no_rpc() {
+    if !grpcio() {
+        return;
+    }
+    const CHANNELS: u64 = 16;
+    const UPGRADES: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("grpc.pid");
+    let port = free_port();
+    let mut server = grpc_server(port, Some(&pid_file), &[]);
+    let mut live = server.wait_ready(DEADLINE).await;
+    let target = format!("127.0.0.1:{port}");
+    let mut driver = Script::python(
+        "grpc_check.py",
+        &[
+            "load".into(),
+            "--target".into(),
+            target,
+            "--channels".into(),
+            CHANNELS.to_string(),
+            "--max-seconds".into(),
+            "240".into(),
+        ],
+    );
+    let mut ok = wait_ok(&mut driver, 500).await;
+    let started = Instant::now();
+    for i in 0..UPGRADES {
+        signal(live, Signal::SIGHUP);
+        let next = server.wait_ready(DEADLINE).await;
+        assert_ne!(next, live, "upgrade {i} produced no new process");
+        assert!(
+            wait_gone(live, DEADLINE).await,
+            "generation {live} still alive after its successor took over; log:\n{}",
+            server.log()
+        );
+        // RPCs flow through the new generation before the next upgrade.
+        ok = wait_ok(&mut driver, ok + CHANNELS * 20).await;
+        live = next;
+    }
+    let upgrading = started.elapsed();
+    driver.send("mark").await;
+    driver.wait_for(|l| l == "marked", DEADLINE).await;
+    wait_ok(&mut driver, ok + CHANNELS * 100).await;
+    let result = driver.finish(DEADLINE).await;
+    signal(live, Signal::SIGTERM);
+    assert!(wait_gone(live, DEADLINE).await);
+    let r: serde_json::Value = serde_json::from_str(&result).expect("the driver's JSON");
+    assert_eq!(
+        r["failed"],
+        0,
+        "RPCs failed across {UPGRADES} upgrades: {}\nserver log:\n{}",
+        r["failures"],
+        server.log()
+    );
+    assert_eq!(r["bounded"], false, "the driver hit a bound: {result}");
+    let since = r["ok_per_channel_since_mark"]
+        .as_array()
+        .expect("per-channel counts");
+    assert_eq!(since.len() as u64, CHANNELS);
+    assert!(
+        since.iter().all(|n| n.as_u64().unwrap() > 0),
+        "a channel made no RPC after the last upgrade: {result}"
+    );
+    println!(
+        "{UPGRADES} upgrades in {:.1}s: {} RPCs on {CHANNELS} channels, {} SERVING, {} NOT_SERVING (from a draining old generation), {} failed",
+        upgrading.as_secs_f64(),
+        r["rpcs"],
+        r["ok"],
+        r["not_serving"],
+        r["failed"]
+    );
+}
+
+/// A stop with a stop delay: `Check` answers `NOT_SERVING` from the moment
+/// SIGTERM arrives, on an existing connection and on a new one (so the
+/// server still accepts and serves during the delay); a `Watch` opened
+/// before sees `SERVING`, then `NOT_SERVING`, and ends with `UNAVAILABLE`
+/// only once the delay is over; the process then exits promptly, status 0,
+/// without waiting for the drain deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_the_stop_delay_check_answers_not_serving_and_the_server_still_serves() {
+    if !grpcio() {
+        return;
+    }
+    let delay = Duration::from_secs(2);
+    let port = free_port();
+    let mut server = grpc_server(
+        port,
+        None,
+        &["--stop-delay", "2s", "--drain-timeout", "20s"],
+    );
+    server.wait_ready(DEADLINE).await;
+    let mut probe = Script::python(
+        "grpc_check.py",
+        &[
+            "probe".into(),
+            "--target".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+    );
+    assert_eq!(ask(&mut probe, "check").await, "SERVING");
+    probe.send("watch").await;
+    probe.wait_for(|l| l == "watch SERVING", DEADLINE).await;
+
+    let stopping = Instant::now();
+    server.signal(Signal::SIGTERM);
+    probe.wait_for(|l| l == "watch NOT_SERVING", DEADLINE).await;
+    assert_eq!(ask(&mut probe, "check").await, "NOT_SERVING");
+    assert_eq!(
+        ask(&mut probe, "check-new").await,
+        "NOT_SERVING",
+        "a new connection during the stop delay is accepted and answered"
+    );
+    assert!(
+        stopping.elapsed() < delay,
+        "the checks took longer than the stop delay; the test proves nothing on a machine this slow"
+    );
+    let end = probe
+        .wait_for(|l| l.starts_with("watch-end "), DEADLINE)
+        .await;
+    assert!(
+        stopping.elapsed() >= delay,
+        "the watch ended before the stop delay was over"
+    );
+    assert!(end.starts_with("watch-end UNAVAILABLE"), "{end}");
+    let status = server.wait_exit(DEADLINE).await;
+    let took = stopping.elapsed();
+    assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
+    assert!(
+        took < Duration::from_secs(10),
+        "exit took {took:?}: the watch or its connection held the drain; log:\n{}",
+        server.log()
+    );
+    drop(probe);
+}
+
+/// Sends a probe command and returns its answer (the line after `cmd `).
+async fn ask(probe: &mut Script, cmd: &str) -> String {
+    probe.send(cmd).await;
+    let prefix = format!("{cmd} ");
+    let line = probe.wait_for(|l| l.starts_with(&prefix), DEADLINE).await;
+    line[prefix.len()..].to_owned()
+}
+
+// HTTP/2 frames, as few as the test below needs (RFC 9113).
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `GET /` on `stream`, HPACK with static-table names and no indexing.
+fn get(stream: u32) -> Vec<u8> {
+    let authority = b"127.0.0.1";
+    let mut block = vec![0x82, 0x86, 0x84, 0x01, authority.len() as u8];
+    block.extend_from_slice(authority);
+    frame(HEADERS, END_STREAM | 0x4, stream, &block)
+}
+
+struct Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+/// The next frame, or `None` at a clean end of stream (FIN; a reset is an error).
+async fn read_frame(s: &mut TcpStream) -> std::io::Result<Option<Frame>> {
+    let mut head = [0u8; 9];
+    match s.read_exact(&mut head).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await?;
+    Ok(Some(Frame {
+        kind: head[3],
+        flags: head[4],
+        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+        payload,
+    }))
+}
+
+async fn next_frame(s: &mut TcpStream) -> Frame {
+    tokio::time::timeout(DEADLINE, read_frame(s))
+        .await
+        .expect("a frame within the deadline")
+        .expect("no reset")
+        .expect("a frame, not the end of the connection")
+}
+
+/// Reads frames (answering SETTINGS) until the response on `stream` ended.
+async fn read_response(s: &mut TcpStream, stream: u32) {
+    loop {
+        let f = next_frame(s).await;
+        assert_ne!(f.kind, RST_STREAM, "stream {} reset", f.stream);
+        if f.kind == SETTINGS && f.flags & ACK == 0 {
+            s.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
+        }
+        if f.stream == stream && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0
+        {
+            return;
+        }
+    }
+}
+
+fn goaway_last_stream(f: &Frame) -> (u32, u32) {
+    let last = u32::from_be_bytes(f.payload[0..4].try_into().unwrap()) & 0x7fff_ffff;
+    let code = u32::from_be_bytes(f.payload[4..8].try_into().unwrap());
+    (last, code)
+}
+
+/// What gRPC clients rely on when a server drains an HTTP/2 connection
+/// (h2's graceful shutdown, RFC 9113 §6.8): first a GOAWAY with the highest
+/// stream id and a PING; a stream the client opens before it answers that
+/// PING is still served; then the GOAWAY naming the real last stream, no
+/// stream reset, and a clean close. Driven frame by frame on a raw socket
+/// so each step is seen. The GOAWAY comes as soon as accepting stops, while
+/// an idle HTTP/1.1 connection beside it is still in its lame-duck window
+/// (it was once sent only after that window, leaving pooled gRPC channels
+/// on a draining process, answered NOT_SERVING, for a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_between() {
+    let port = free_port();
+    let mut cmd = Command::new(example_bin("hello"));
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--stop-delay", "0s"]);
+    let mut server = Server::start(cmd);
+    server.wait_ready(DEADLINE).await;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    s.write_all(&get(1)).await.unwrap();
+    read_response(&mut s, 1).await;
+    let mut h1 = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    h1.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 4096];
+    let n = h1.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    server.signal(Signal::SIGTERM);
+    let first = loop {
+        let f = next_frame(&mut s).await;
+        assert_ne!(f.kind, RST_STREAM);
+        if f.kind == GOAWAY {
+            break f;
+        }
+    };
+    match h1.try_read(&mut answer) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!(
+            "the idle HTTP/1.1 connection ended ({other:?}) before HTTP/2 got its GOAWAY: HTTP/2 waited out the lame-duck window"
+        ),
+    }
+    assert_eq!(
+        goaway_last_stream(&first),
+        (0x7fff_ffff, 0),
+        "the first GOAWAY announces the shutdown without refusing any stream"
+    );
+    let ping = loop {
+        let f = next_frame(&mut s).await;
+        assert_ne!(f.kind, RST_STREAM);
+        if f.kind == PING && f.flags & ACK == 0 {
+            break f;
+        }
+    };
+    // A request that was already on its way when the GOAWAY arrived.
+    s.write_all(&get(3)).await.unwrap();
+    s.write_all(&frame(PING, ACK, 0, &ping.payload))
+        .await
+        .unwrap();
+    let mut response_3 = false;
+    let mut second = None;
+    loop {
+        let f = tokio::time::timeout(DEADLINE, read_frame(&mut s))
+            .await
+            .expect("the connection ends within the deadline")
+            .expect("ends with FIN, not a reset");
+        let Some(f) = f else { break };
+        assert_ne!(f.kind, RST_STREAM, "stream {} reset", f.stream);
+        if f.stream == 3 && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0 {
+            response_3 = true;
+        }
+        if f.kind == GOAWAY {
+            second = Some(goaway_last_stream(&f));
+        }
+    }
+    assert!(
+        response_3,
+        "the stream sent between the two GOAWAYs was answered"
+    );
+    assert_eq!(
+        second,
+        Some((3, 0)),
+        "the second GOAWAY names the last stream served, with NO_ERROR"
+    );
+    drop(s);
+    let end = tokio::time::timeout(DEADLINE, h1.read(&mut answer))
+        .await
+        .expect("the idle HTTP/1.1 connection is closed after its lame-duck window");
+    assert_eq!(end.unwrap(), 0, "closed with FIN, nothing more sent");
+    drop(h1);
+    assert_eq!(server.wait_exit(DEADLINE).await.code(), Some(0));
+}
