@@ -59,8 +59,10 @@ impl Body for ReqBody {
         match self.get_mut() {
             ReqBody::Empty => Poll::Ready(None),
             ReqBody::Stream { inner, state } => {
-                let frame = ready!(Pin::new(inner).poll_frame(cx));
-                if frame.is_none() {
+                let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
+                // hyper stops polling once `is_end_stream` says so, so the
+                // end is noticed after the last frame, not only at `None`.
+                if frame.is_none() || inner.is_end_stream() {
                     if let Some(s) = state {
                         s.body_sent.store(true, Ordering::Release);
                     }
@@ -160,21 +162,21 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.get_mut().0 {
             Kind::Upstream { inner, exchange } => {
-                let frame = ready!(Pin::new(inner).poll_frame(cx));
+                let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
+                let Some(x) = exchange.take() else {
+                    return Poll::Ready(frame);
+                };
                 match &frame {
-                    None => {
-                        if let Some(x) = exchange.take() {
-                            x.complete();
-                        }
-                    }
                     Some(Err(_)) => {
-                        if let Some(x) = exchange.take() {
-                            // The child died or cut the connection midway;
-                            // the connection is not reusable.
-                            x.flight.generation().counters.error(UpstreamError::Body);
-                        }
+                        // The child died or cut the connection midway; the
+                        // connection is not reusable.
+                        x.flight.generation().counters.error(UpstreamError::Body);
                     }
-                    Some(Ok(_)) => {}
+                    // hyper stops polling once `is_end_stream` says so (a
+                    // Content-Length body), so the end is noticed after the
+                    // last frame, not only at `None`.
+                    Some(Ok(_)) if !inner.is_end_stream() => *exchange = Some(x),
+                    Some(Ok(_)) | None => x.complete(),
                 }
                 Poll::Ready(frame)
             }

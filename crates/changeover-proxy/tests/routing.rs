@@ -98,6 +98,9 @@ async fn switch_routes_new_requests_and_the_old_generation_drains_after_its_long
     assert_eq!(m.generation(1).unwrap().in_flight, 0);
     assert_eq!(a.requests(), 2);
     assert_eq!(b.requests(), 5);
+    // One after the other, so each generation's pool reused one connection.
+    assert_eq!((a.connections(), b.connections()), (1, 1));
+    assert_eq!(m.generation(2).unwrap().idle_connections, 1);
 
     routes.gone(1);
     assert_eq!(routes.state(1), Some(State::Gone));
