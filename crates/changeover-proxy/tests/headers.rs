@@ -143,7 +143,7 @@ async fn host_reaches_the_upstream_from_every_client_version() {
             .await
             .unwrap();
     tokio::spawn(conn);
-    let req = Request::get(format!("http://app.example:8443/h2?x=1"))
+    let req = Request::get("http://app.example:8443/h2?x=1")
         .body(Empty::<Bytes>::new())
         .unwrap();
     let resp = within("an HTTP/2 response", h2.send_request(req))
