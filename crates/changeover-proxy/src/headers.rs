@@ -69,6 +69,45 @@ pub(crate) struct RequestInfo {
     pub(crate) needs_host: bool,
 }
 
+/// Which of the fields the proxy acts on a message has, found in one pass
+/// over its fields: most messages have none of the hop-by-hop ones, and a
+/// lookup by name costs a hash each, so only what is there is touched.
+#[derive(Default)]
+struct Present {
+    hosts: u8,
+    connection: bool,
+    keep_alive: bool,
+    proxy_connection: bool,
+    te: bool,
+    transfer_encoding: bool,
+    upgrade: bool,
+    xff: bool,
+    forwarded: bool,
+    xfp: bool,
+}
+
+impl Present {
+    fn scan(headers: &HeaderMap) -> Present {
+        let mut p = Present::default();
+        for name in headers.keys() {
+            match name.as_str() {
+                "host" => p.hosts = headers.get_all(HOST).iter().count().min(2) as u8,
+                "connection" => p.connection = true,
+                "keep-alive" => p.keep_alive = true,
+                "proxy-connection" => p.proxy_connection = true,
+                "te" => p.te = true,
+                "transfer-encoding" => p.transfer_encoding = true,
+                "upgrade" => p.upgrade = true,
+                "x-forwarded-for" => p.xff = true,
+                "forwarded" => p.forwarded = true,
+                "x-forwarded-proto" => p.xfp = true,
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
 /// Rewrites a client's request head for the upstream: `Host` from the
 /// request target when there is one, origin-form target, hop-by-hop fields
 /// removed, forwarded fields added, HTTP/1.1.
@@ -76,6 +115,7 @@ pub(crate) fn request(
     parts: &mut Parts,
     forwarded: Option<&ForwardedValues>,
 ) -> Result<RequestInfo, BadRequest> {
+    let mut present = Present::scan(&parts.headers);
     let mut needs_host = false;
     if let Some(authority) = parts.uri.authority() {
         // Absolute-form (or HTTP/2's :authority): RFC 9112 §3.2.2 says the
@@ -83,12 +123,11 @@ pub(crate) fn request(
         let v = HeaderValue::from_str(authority.as_str()).map_err(|_| BadRequest::NoHost)?;
         parts.headers.insert(HOST, v);
     } else {
-        let mut hosts = parts.headers.get_all(HOST).iter();
-        match (hosts.next(), hosts.next()) {
-            (Some(_), Some(_)) => return Err(BadRequest::ManyHosts),
-            (Some(_), None) => {}
-            (None, _) if parts.version == Version::HTTP_11 => return Err(BadRequest::NoHost),
-            (None, _) => needs_host = true,
+        match present.hosts {
+            1 => {}
+            0 if parts.version == Version::HTTP_11 => return Err(BadRequest::NoHost),
+            0 => needs_host = true,
+            _ => return Err(BadRequest::ManyHosts),
         }
     }
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
@@ -99,16 +138,15 @@ pub(crate) fn request(
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         parts.uri = Uri::from(pq);
     }
-    let wants_upgrade = strip_hop_by_hop(&mut parts.headers);
-    let upgrade =
-        wants_upgrade && parts.version == Version::HTTP_11 && parts.headers.contains_key(UPGRADE);
+    let wants_upgrade = strip_hop_by_hop(&mut parts.headers, &mut present);
+    let upgrade = wants_upgrade && parts.version == Version::HTTP_11 && present.upgrade;
     if upgrade {
         parts.headers.insert(CONNECTION, UPGRADE_VALUE);
-    } else {
+    } else if present.upgrade {
         parts.headers.remove(UPGRADE);
     }
     if let Some(f) = forwarded {
-        add_forwarded(&mut parts.headers, f);
+        add_forwarded(&mut parts.headers, f, &present);
     }
     parts.version = Version::HTTP_11;
     Ok(RequestInfo {
@@ -120,10 +158,11 @@ pub(crate) fn request(
 /// Rewrites an upstream's response head for the client: hop-by-hop fields
 /// removed; for a 101, `Upgrade` kept and `Connection: upgrade` set.
 pub(crate) fn response(headers: &mut HeaderMap, switching: bool) {
-    strip_hop_by_hop(headers);
+    let mut present = Present::scan(headers);
+    strip_hop_by_hop(headers, &mut present);
     if switching {
         headers.insert(CONNECTION, UPGRADE_VALUE);
-    } else {
+    } else if present.upgrade {
         headers.remove(UPGRADE);
     }
 }
@@ -132,36 +171,56 @@ pub(crate) fn response(headers: &mut HeaderMap, switching: bool) {
 /// fields RFC 9110 §7.6.1 names as hop-by-hop whether listed or not
 /// (`Proxy-Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`; `Upgrade`
 /// is left to the caller). Returns whether `Connection` listed `upgrade`.
-fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+/// `present` is kept true to what is left.
+fn strip_hop_by_hop(headers: &mut HeaderMap, present: &mut Present) -> bool {
     let mut upgrade = false;
-    if let http::header::Entry::Occupied(e) = headers.entry(CONNECTION) {
-        let (_, values) = e.remove_entry_mult();
-        // Collected first: the map cannot be changed while the entry lives.
-        let values: Few = values.collect();
-        for v in values.iter() {
-            let Ok(s) = v.to_str() else { continue };
-            for token in s.split(',') {
-                let token = token.trim();
-                if token.is_empty() {
-                    continue;
+    // Noted before `Connection` may name it away: how the body was framed.
+    let framed_by_transfer_encoding = present.transfer_encoding;
+    if present.connection {
+        if let http::header::Entry::Occupied(e) = headers.entry(CONNECTION) {
+            let (_, values) = e.remove_entry_mult();
+            // Collected first: the map cannot be changed while the entry lives.
+            let values: Few = values.collect();
+            for v in values.iter() {
+                let Ok(s) = v.to_str() else { continue };
+                for token in s.split(',') {
+                    let token = token.trim();
+                    if token.is_empty() {
+                        continue;
+                    }
+                    if token.eq_ignore_ascii_case("upgrade") {
+                        upgrade = true;
+                        // Kept for the upgrade; the caller decides.
+                        continue;
+                    }
+                    if token.eq_ignore_ascii_case("close")
+                        || token.eq_ignore_ascii_case("keep-alive")
+                    {
+                        // Options, not field names (Keep-Alive goes below anyway).
+                        continue;
+                    }
+                    if headers.remove(token).is_some() {
+                        // A listed field may be one the proxy looks at later.
+                        *present = Present {
+                            connection: false,
+                            ..Present::scan(headers)
+                        };
+                    }
                 }
-                if token.eq_ignore_ascii_case("upgrade") {
-                    upgrade = true;
-                    // Kept for the upgrade; the caller decides.
-                    continue;
-                }
-                if token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
-                    // Options, not field names (Keep-Alive goes below anyway).
-                    continue;
-                }
-                headers.remove(token);
             }
         }
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(TE);
-    if headers.remove(TRANSFER_ENCODING).is_some() {
+    if present.keep_alive {
+        headers.remove(KEEP_ALIVE);
+    }
+    if present.proxy_connection {
+        headers.remove(PROXY_CONNECTION);
+    }
+    if present.te {
+        headers.remove(TE);
+    }
+    if framed_by_transfer_encoding {
+        headers.remove(TRANSFER_ENCODING);
         // A message with both was framed by Transfer-Encoding (RFC 9112
         // §6.3); forwarding its Content-Length too would invite smuggling.
         headers.remove(CONTENT_LENGTH);
@@ -173,13 +232,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
 /// `X-Forwarded-Proto` unless a proxy in front already did (an ingress
 /// that terminated TLS says `https`, and that is what the application
 /// must see).
-fn add_forwarded(headers: &mut HeaderMap, f: &ForwardedValues) {
+fn add_forwarded(headers: &mut HeaderMap, f: &ForwardedValues, present: &Present) {
     if let Some(ip) = &f.xff {
-        append_list(headers, X_FORWARDED_FOR, ip);
+        if present.xff {
+            append_list(headers, X_FORWARDED_FOR, ip);
+        } else {
+            headers.append(X_FORWARDED_FOR, ip.clone());
+        }
     }
-    append_list(headers, FORWARDED, &f.forwarded);
-    if !headers.contains_key(X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if present.forwarded {
+        append_list(headers, FORWARDED, &f.forwarded);
+    } else {
+        headers.append(FORWARDED, f.forwarded.clone());
+    }
+    if !present.xfp {
+        headers.append(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
 }
 
@@ -293,6 +360,16 @@ mod tests {
         assert_eq!(p.headers["upgrade"], "websocket");
         assert_eq!(p.headers["connection"], "upgrade");
         assert!(!p.headers.contains_key("x-hop"));
+        // A field named in Connection that the proxy sets itself is replaced
+        // by the proxy's own, not appended to.
+        let f = ForwardedValues::new(Some("10.0.0.1:1".parse().unwrap()));
+        let mut p = parts(&[
+            ("host", "h"),
+            ("connection", "x-forwarded-for"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ]);
+        request(&mut p, Some(&f)).unwrap();
+        assert_eq!(p.headers["x-forwarded-for"], "10.0.0.1");
     }
 
     #[test]
@@ -305,6 +382,15 @@ mod tests {
         request(&mut p, None).unwrap();
         assert!(!p.headers.contains_key("content-length"));
         assert!(!p.headers.contains_key("transfer-encoding"));
+        // Also when Connection names Transfer-Encoding away first.
+        let mut p = parts(&[
+            ("host", "h"),
+            ("connection", "transfer-encoding"),
+            ("content-length", "5"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        request(&mut p, None).unwrap();
+        assert!(!p.headers.contains_key("content-length"));
     }
 
     #[test]

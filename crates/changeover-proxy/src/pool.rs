@@ -2,6 +2,7 @@
 //! (newest first), and know, for a failed request, whether any byte of a
 //! response had arrived.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -75,8 +76,8 @@ pub(crate) struct Pool {
     /// `Host` for a request that has none (HTTP/1.0): the upstream's address.
     host: HeaderValue,
     /// Newest last: reusing the most recently used connection keeps the set
-    /// of warm connections small and lets the others expire.
-    idle: Mutex<Vec<Idle>>,
+    /// of warm connections small and lets the others expire from the front.
+    idle: Mutex<VecDeque<Idle>>,
     /// Set once the generation is gone: nothing is kept any more.
     closed: AtomicBool,
     max_idle: usize,
@@ -94,7 +95,7 @@ impl Pool {
         Pool {
             upstream,
             host,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
             closed: AtomicBool::new(false),
             max_idle: config.pool_max_idle,
             idle_timeout: config.pool_idle_timeout,
@@ -110,7 +111,7 @@ impl Pool {
         &self.host
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
         // Pushes and pops only: a panic elsewhere cannot leave it inconsistent.
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -120,7 +121,7 @@ impl Pool {
         loop {
             let idle = {
                 let mut idle = self.lock();
-                let top = idle.pop()?;
+                let top = idle.pop_back()?;
                 if now.saturating_duration_since(top.since) > self.idle_timeout {
                     // Newest last: if the newest expired, all of them did.
                     idle.clear();
@@ -154,8 +155,16 @@ impl Pool {
         }
         conn.reused = true;
         let mut idle = self.lock();
+        // The oldest go once expired, so a burst's extra connections do not
+        // linger (closed by the child, or open) under a steady lighter load.
+        while idle
+            .front()
+            .is_some_and(|i| now.saturating_duration_since(i.since) > self.idle_timeout)
+        {
+            idle.pop_front();
+        }
         if idle.len() < self.max_idle {
-            idle.push(Idle { conn, since: now });
+            idle.push_back(Idle { conn, since: now });
         }
     }
 

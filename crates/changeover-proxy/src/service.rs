@@ -136,7 +136,8 @@ async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Respo
     let on_client = parts.extensions.remove::<OnUpgrade>();
     parts.extensions.clear();
     if info.upgrade {
-        return upgrade(parts, body, on_client, flight).await;
+        // Boxed: rare, and it would make every request's future bigger.
+        return Box::pin(upgrade(parts, body, on_client, flight)).await;
     }
     exchange(shared, parts, ReqBody::new(body), flight, start).await
 }

@@ -78,10 +78,12 @@ async fn switch_routes_new_requests_and_the_old_generation_drains_after_its_long
         "the long request is still in flight"
     );
 
-    // Generation 1's handler must return before drained(1) resolves.
+    // Generation 1's handler must return before drained(1) resolves (both
+    // may be ready by the time this task runs: the handler's event first).
     let drained = routes.drained(1);
     tokio::pin!(drained);
     tokio::select! {
+        biased;
         e = events.recv() => assert_eq!(e, Some("finished")),
         _ = &mut drained => panic!("drained(1) resolved while a request was in flight to it"),
         _ = tokio::time::sleep(DEADLINE) => panic!("the long request did not finish"),
