@@ -26,7 +26,8 @@
 //! [`Config::pool_idle_timeout`] (1 s by default, below the keep-alive
 //! timeout of common servers — gunicorn 2 s, Node, uvicorn and Apache 5 s —
 //! so the proxy rarely reuses a connection the child is about to close), and
-//! all closed when their generation is gone. The pool is this crate's own,
+//! all closed by the proxy as soon as their generation is retired, so a
+//! child being stopped has no idle connection of the proxy's to close. The pool is this crate's own,
 //! on `hyper::client::conn::http1`, rather than hyper-util's legacy client:
 //! the retry rule below needs to know whether a connection was reused and
 //! whether any byte came back on it, which that client does not expose, and

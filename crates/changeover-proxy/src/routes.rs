@@ -238,7 +238,8 @@ impl Routes {
     }
 
     /// Generation `number` gets no new request (its successor is ready).
-    /// Requests and tunnels in flight to it go on; wait for them with
+    /// Its idle upstream connections are closed now, by the proxy; requests
+    /// and tunnels in flight to it go on; wait for them with
     /// [`Routes::drained`]. Unknown numbers are ignored.
     pub fn retire(&self, number: u64) {
         // Under the write lock: a request that picked this generation did so
@@ -248,6 +249,10 @@ impl Routes {
         if let Some(g) = t.live.iter().find(|g| g.number == number) {
             if g.state.load(Ordering::SeqCst) == READY {
                 g.set_state(RETIRED);
+                // Its idle connections will never be used again: closed
+                // now, by the proxy, so the child has none to close under a
+                // request when it is stopped.
+                g.pool.clear();
                 tracing::debug!(generation = number, "proxy: generation retired");
             }
         }

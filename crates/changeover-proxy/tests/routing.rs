@@ -145,6 +145,26 @@ async fn no_ready_generation_is_503_and_routing_falls_back_to_the_newest_ready()
     within("drained(1)", routes.drained(1)).await;
 }
 
+/// The contract: retiring a generation closes its idle upstream
+/// connections at once, from the proxy's side, so when the child is stopped
+/// it has no keep-alive connection of ours to close under a request.
+#[tokio::test]
+async fn retire_closes_the_idle_connections_of_the_generation() {
+    let a = named("a").await;
+    let b = named("b").await;
+    let proxy = Proxy::new(Config::default());
+    let routes = proxy.routes();
+    routes.ready(1, Upstream::Tcp(a.addr)).unwrap();
+    let addr = serve_proxy(&proxy).await;
+    assert_eq!(get(addr, "/").await.2, "a");
+    assert_eq!(proxy.metrics().generation(1).unwrap().idle_connections, 1);
+    routes.ready(2, Upstream::Tcp(b.addr)).unwrap();
+    routes.retire(1);
+    assert_eq!(proxy.metrics().generation(1).unwrap().idle_connections, 0);
+    a.wait_closed(1).await;
+    assert_eq!(get(addr, "/").await.2, "b");
+}
+
 /// The contract: the table refuses what would make routing ambiguous or
 /// unsafe, with errors that say what to do.
 #[test]

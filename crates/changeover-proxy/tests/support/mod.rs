@@ -107,6 +107,8 @@ pub struct TestUpstream {
     pub requests: Arc<AtomicUsize>,
     /// Connections it accepted.
     pub connections: Arc<AtomicUsize>,
+    /// Connections that ended (closed by the peer, or broken).
+    closed: Arc<(AtomicUsize, tokio::sync::Notify)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -119,6 +121,23 @@ impl TestUpstream {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` connections have ended.
+    pub async fn wait_closed(&self, n: usize) {
+        let (count, notify) = &*self.closed;
+        within("upstream connections to close", async {
+            loop {
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if count.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
     }
 }
 
@@ -138,7 +157,8 @@ where
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
-    let (r, c) = (requests.clone(), connections.clone());
+    let closed = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+    let (r, c, d) = (requests.clone(), connections.clone(), closed.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -147,6 +167,7 @@ where
             c.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             let r = r.clone();
+            let d = d.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     r.fetch_add(1, Ordering::SeqCst);
@@ -157,6 +178,8 @@ where
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades()
                     .await;
+                d.0.fetch_add(1, Ordering::SeqCst);
+                d.1.notify_waiters();
             });
         }
     });
@@ -164,6 +187,7 @@ where
         addr,
         requests,
         connections,
+        closed,
         task,
     }
 }
