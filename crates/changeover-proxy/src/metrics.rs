@@ -302,3 +302,57 @@ impl MetricsSnapshot {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let global = Global::default();
+        global.unrouted.count(http::StatusCode::SERVICE_UNAVAILABLE);
+        global.observe(Duration::from_micros(300));
+        global.observe(Duration::from_millis(20));
+        global.observe(Duration::from_secs(60));
+        let mut m = MetricsSnapshot::collect(&[], &global);
+        m.generations.push(GenerationMetrics {
+            generation: 3,
+            state: State::Retired,
+            in_flight: 2,
+            idle_connections: 0,
+            responses: StatusCounts([0, 7, 0, 1, 2]),
+            upstream_errors: UpstreamErrors {
+                connect: 1,
+                closed: 1,
+                body: 0,
+            },
+            retries: 4,
+        });
+        let text = m.render();
+        for line in [
+            "# TYPE changeover_proxy_requests_total counter",
+            "changeover_proxy_requests_total{generation=\"none\",class=\"5xx\"} 1",
+            "changeover_proxy_requests_total{generation=\"3\",class=\"2xx\"} 7",
+            "changeover_proxy_in_flight{generation=\"3\"} 2",
+            "changeover_proxy_retries_total{generation=\"3\"} 4",
+            "changeover_proxy_upstream_errors_total{generation=\"3\",kind=\"connect\"} 1",
+            "changeover_proxy_request_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "changeover_proxy_request_duration_seconds_bucket{le=\"0.025\"} 2",
+            "changeover_proxy_request_duration_seconds_bucket{le=\"10\"} 2",
+            "changeover_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 3",
+            "changeover_proxy_request_duration_seconds_count 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from\n{text}"
+            );
+        }
+        // Every sample line is NAME{LABELS} VALUE with a numeric value.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let v = l.rsplit(' ').next().unwrap();
+            assert!(v.parse::<f64>().is_ok(), "{l}");
+        }
+        assert_eq!(m.duration.count, 3);
+        assert_eq!(m.generation(3).unwrap().responses.total(), 10);
+    }
+}
