@@ -155,6 +155,10 @@ impl Pool {
         }
         conn.reused = true;
         let mut idle = self.lock();
+        // Again under the lock: `clear` may have emptied the pool since.
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         // The oldest go once expired, so a burst's extra connections do not
         // linger (closed by the child, or open) under a steady lighter load.
         while idle
@@ -170,6 +174,9 @@ impl Pool {
 
     /// Drops every idle connection and keeps none from now on.
     pub(crate) fn clear(&self) {
+        // Set before taking the lock, read by `checkin` under it: a
+        // connection checked in concurrently is either drained here or
+        // refused there.
         self.closed.store(true, Ordering::Relaxed);
         let drained = std::mem::take(&mut *self.lock());
         drop(drained);
