@@ -5,9 +5,15 @@
 //!
 //! (Filled in below as the parts land.)
 
+pub mod attribute;
+pub mod flags;
 pub mod model;
+pub mod report;
 pub mod rng;
+pub mod run;
 pub mod spec;
+pub mod svg;
+pub mod world;
 
 /// A duration in milliseconds as people read it: `800ms`, `2s`, `1.5s`, `2.25s`.
 ///
