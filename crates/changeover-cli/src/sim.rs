@@ -29,7 +29,7 @@ const MAX_CONNECTIONS: usize = 10_000;
     about = "Rehearse a Kubernetes rollout, drain or delete with your server as the pods, under load, and count every failed request",
     long_about = "Rehearse a Kubernetes rollout, drain or delete of your own manifest, with your own server as the pods and real load, and count every failed request.
 
-The manifest's Deployment (and its Service, PodDisruptionBudget and autoscaler) is read as `changeover lint` reads it. COMMAND stands in for the container: one process per pod, each on its own loopback address (127.0.K.1, .2, …, all on the port the Service targets), in a temporary directory of its own that is also its XDG_RUNTIME_DIR, with POD_NAME, POD_IP, POD_NAMESPACE, PORT and KUBERNETES_SERVICE_HOST set and `{addr}` in its arguments replaced by POD_IP:PORT.
+The manifest's Deployment (and its Service, PodDisruptionBudget and autoscaler) is read as `changeover lint` reads it. COMMAND stands in for the container: one process per pod, each on its own loopback address (127.0.K.1, .2, …, all on the port the Service targets), in a temporary directory of its own that is also its XDG_RUNTIME_DIR, with POD_NAME, POD_IP, POD_NAMESPACE, PORT and KUBERNETES_SERVICE_HOST set, and `{addr}` in its arguments replaced by POD_IP:PORT (`{ip}` and `{port}` by each alone). A relative program path is taken from the current directory; the manifest's own command and image are not used.
 
 The simulated kubelet runs the container's preStop hook (sleep; exec, in the pod's environment; httpGet, status ignored) within the grace period, then sends the stop signal (lifecycle.stopSignal, else SIGTERM), and SIGKILL when the grace period is used up (at least 2 s after the hook); readiness, liveness and startup probes run with their delays, periods and thresholds. The EndpointSlice marks a deleted pod terminating at once and drops it when its process has exited; each consumer (--propagation) sees every change after its own lag. The load goes to a local Service address that routes each new connection like kube-proxy (uniformly among ready endpoints, else serving-and-terminating ones) through the slowest consumer's view; an open connection stays with its pod. The Deployment controller (maxSurge, maxUnavailable, Recreate), the ReplicaSets' scale-down order, and the Eviction API with the budget (refusals retried every 5 s, as kubectl drain does) follow Kubernetes' rules.
 
@@ -156,25 +156,39 @@ pub(crate) fn main(args: Args) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        tokio::select! {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return Err("cannot handle SIGINT, SIGTERM and SIGHUP, and would leave pods behind when stopped");
+        };
+        Ok(tokio::select! {
             r = run(plan, |line| eprintln!("changeover sim: {line}")) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
+            _ = int.recv() => None,
+            _ = term.recv() => None,
+            _ = hup.recv() => None,
+        })
     });
     let report = match outcome {
+        Err(e) => {
+            eprintln!("changeover sim: {e}");
+            return ExitCode::from(1);
+        }
         // Dropping the run killed every pod.
-        None => {
+        Ok(None) => {
             eprintln!("changeover sim: interrupted; every pod was killed");
             return ExitCode::from(130);
         }
-        Some(Err(e)) => {
+        Ok(Some(Err(e))) => {
             eprintln!("changeover sim: {e}");
             return ExitCode::from(match e {
                 RunError::Setup(_) => 1,
                 _ => 2,
             });
         }
-        Some(Ok(r)) => r,
+        Ok(Some(Ok(r))) => r,
     };
     let out = if json {
         report.json() + "\n"

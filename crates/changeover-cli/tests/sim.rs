@@ -447,8 +447,8 @@ async fn a_grace_period_shorter_than_the_drain_gets_cut_failures_put_down_to_sig
 }
 
 #[tokio::test]
-async fn recreate_gets_no_endpoint_failures() {
-    // New pods are ready a second after they start, and only after every old one is gone.
+async fn recreate_gets_no_endpoint_failures_shown_in_the_text_report_and_the_timeline() {
+    // New pods are ready a second after they start, and start only once every old one is gone.
     let m = Manifest {
         replicas: 2,
         rolling: None,
@@ -457,8 +457,13 @@ async fn recreate_gets_no_endpoint_failures() {
         ..Manifest::default()
     }
     .yaml();
-    let out = sim(
-        &m,
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yaml");
+    std::fs::write(&path, m).unwrap();
+    let svg = dir.path().join("recreate.svg");
+    let out = sim_in(
+        dir.path(),
+        &[path.to_str().unwrap()],
         &[
             &GENTLE[..],
             &[
@@ -467,27 +472,47 @@ async fn recreate_gets_no_endpoint_failures() {
                 "--no-keepalive",
                 "--propagation",
                 "kube-proxy=0s",
-                "--json",
+                "--timeline",
+                svg.to_str().unwrap(),
             ],
         ]
         .concat(),
         &hello(),
     )
     .await;
-    let report = json(&out);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let causes = report["causes"].as_array().unwrap();
-    let gap = causes
-        .iter()
-        .find(|c| c["kind"] == "no_endpoint")
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `   312 × no_endpoint at 3.1s–4.1s: no endpoint for 1.02s in kube-proxy's view: Recreate …`
+    let line = text
+        .lines()
+        .find(|l| l.contains("× no_endpoint"))
         .unwrap_or_else(|| panic!("{}", show(&out)));
-    assert!(gap["cause"].as_str().unwrap().contains("Recreate"), "{gap}");
+    assert!(line.contains("Recreate stops every old pod"), "{line}");
+    let count: u64 = line.split('×').next().unwrap().trim().parse().unwrap();
+    assert!(count > 10, "{line}");
     assert!(
-        gap["fix"].as_str().unwrap().contains("RollingUpdate"),
-        "{gap}"
+        text.contains("fix: use strategy RollingUpdate with maxUnavailable: 0"),
+        "{text}"
     );
-    assert!(gap["count"].as_u64().unwrap() > 10, "{gap}");
-    assert_eq!(report["min_available"], 0);
+    assert!(
+        text.contains("fewest available pods during the rollout: 0 of 2"),
+        "{text}"
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.trim_end().ends_with("</svg>"));
+    for pod in [
+        "web-1",
+        "web-2",
+        "web-3",
+        "web-4",
+        "no endpoint",
+        "requests",
+    ] {
+        assert!(
+            picture.contains(&format!(">{pod}")),
+            "{pod} has no lane in the picture"
+        );
+    }
 }
 
 #[tokio::test]
@@ -535,6 +560,14 @@ async fn changeover_run_with_changeover_prestop_as_the_hook_fails_nothing() {
         "{}",
         show(&out)
     );
+    // Every process of every pod is gone with the run: nothing answers on a pod's address.
+    for pod in report["pods"].as_array().unwrap() {
+        let addr = pod["addr"].as_str().unwrap();
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still answers after the run"
+        );
+    }
 }
 
 mod bad_input {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::fmt_ms;
-use crate::model::{ConsumerSpec, Event, EventKind, Ms, Pod, Scenario};
+use crate::model::{ConsumerSpec, Event, EventKind, Ms, Scenario};
 use crate::spec::{SimSpec, Strategy};
 use crate::world::proxy::{How, RawFailure};
 
@@ -91,8 +91,8 @@ pub struct Failure {
 pub struct Context<'a> {
     /// The event log.
     pub events: &'a [Event],
-    /// Every pod.
-    pub pods: &'a [Pod],
+    /// Every pod's name, by pod id.
+    pub pod_names: &'a [String],
     /// The workload.
     pub spec: &'a SimSpec,
     /// The scenario.
@@ -153,7 +153,7 @@ fn needed_delay(cx: &Context<'_>) -> String {
 }
 
 fn one(cx: &Context<'_>, f: &RawFailure) -> Failure {
-    let pod = f.pod.map(|p| cx.pods[p].name.clone());
+    let pod = f.pod.and_then(|p| cx.pod_names.get(p).cloned());
     let (kind, cause, fix) = match (&pod, f.how) {
         (_, How::NoEndpoint) | (None, _) => no_endpoint(cx, f.at_ms),
         (Some(p), How::Refused) => refused(cx, p, f.at_ms),
@@ -378,3 +378,6 @@ fn broken(cx: &Context<'_>, p: &str, f: &RawFailure) -> (Kind, String, String) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -53,6 +53,8 @@ pub struct PodRow {
     pub addr: String,
     /// Its ReplicaSet's revision, from 1.
     pub revision: usize,
+    /// Connections the Service address routed to it.
+    pub connections: u64,
 }
 
 /// Requests that ended in one interval.

@@ -219,7 +219,9 @@ pub async fn run(plan: Plan, mut progress: impl FnMut(&str)) -> Result<report::R
     let first: Vec<PodId> = (0..cluster.pods().len()).collect();
     let mut listening: HashSet<PodId> = HashSet::new();
     let mut phase = Phase::Setup;
-    let setup_deadline = start + plan.ready_timeout;
+    // The consumers must also have seen the pods ready: their lag comes on top.
+    let lag = plan.consumers.iter().map(|c| c.max_ms).max().unwrap_or(0);
+    let setup_deadline = start + plan.ready_timeout + Duration::from_millis(lag);
     let mut load: Option<LoadHandle> = None;
     loop {
         carry_out(&mut cluster, &mut world, &proxy);
@@ -318,6 +320,9 @@ pub async fn run(plan: Plan, mut progress: impl FnMut(&str)) -> Result<report::R
                 Some(pods::Report::Input(input)) => {
                     if matches!(phase, Phase::Setup) {
                         check_setup(&cluster, &world, &input)?;
+                    }
+                    if let Input::Exited { pod, .. } = input {
+                        world.exited(pod);
                     }
                     cluster.handle(ms(), input);
                 }
@@ -477,10 +482,11 @@ fn build_report(
     let consumers: Vec<ConsumerSpec> = cluster.consumers().cloned().collect();
     let load_consumer = cluster.load_consumer();
     let (scenario, scenario_ms) = cluster.scenario().unwrap_or((plan.scenario, end_ms));
+    let names: Vec<String> = cluster.pods().iter().map(|p| p.name.clone()).collect();
     let failures: Vec<Failure> = attribute::attribute(
         &Context {
             events: cluster.events(),
-            pods: cluster.pods(),
+            pod_names: &names,
             spec,
             scenario,
             consumer: &consumers[load_consumer],
@@ -545,6 +551,11 @@ fn build_report(
                     .map(|a| a.to_string())
                     .unwrap_or_default(),
                 revision: p.revision + 1,
+                connections: log
+                    .connections
+                    .iter()
+                    .find(|c| c.0 == p.id)
+                    .map_or(0, |c| c.1),
             })
             .collect(),
         timeline: log

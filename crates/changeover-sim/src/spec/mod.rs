@@ -252,3 +252,6 @@ impl SimSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -239,8 +239,22 @@ pub fn read(
     )
     .map_err(field)? as u64;
 
+    if replicas_source.starts_with("minReplicas") {
+        notes.push(format!(
+            "{replicas} replicas: the autoscaler's minimum, the fewest pods a disruption can meet (--replicas to rehearse another count)"
+        ));
+    }
     // The Service decides the port, and the port the container.
-    let service = services_of(&objects, chosen).into_iter().next();
+    let services = services_of(&objects, chosen);
+    if services.len() > 1 {
+        let names: Vec<String> = services.iter().map(|s| s.meta.reference()).collect();
+        notes.push(format!(
+            "{} Services select the pods ({}); the load goes through the first",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    let service = services.into_iter().next();
     let containers: Vec<Node> = node
         .path(&["spec", "template", "spec", "containers"])
         .and_then(Node::as_seq)

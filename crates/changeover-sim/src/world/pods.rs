@@ -6,7 +6,8 @@
 //! its own), its own loopback address, and an environment like a container's: `POD_NAME`,
 //! `POD_IP`, `POD_NAMESPACE`, `PORT`, the manifest's literal `env`, and
 //! `KUBERNETES_SERVICE_HOST`/`PORT` as every pod has them (so changeover's library and
-//! supervisor take their Kubernetes defaults). `{addr}` in COMMAND becomes `POD_IP:PORT`. The
+//! supervisor take their Kubernetes defaults). `{addr}` in COMMAND becomes `POD_IP:PORT`, `{ip}`
+//! `POD_IP` and `{port}` `PORT`. The
 //! directory of the running `changeover` comes first in `PATH`, so a hook that says
 //! `changeover prestop` finds it. Output goes to `output.log` in the pod's directory.
 
@@ -196,12 +197,7 @@ impl World {
             }
         }
         let p = &self.pods[&pod];
-        let addr = p.addr.to_string();
-        let words: Vec<String> = self
-            .command
-            .iter()
-            .map(|w| w.replace("{addr}", &addr))
-            .collect();
+        let words = substitute(&self.command, p.addr);
         let spawned = process::spawn(&process::Command {
             program: &words[0],
             args: &words[1..],
@@ -213,6 +209,8 @@ impl World {
             Ok(s) => s,
             Err(e) => return failed(self, e.0),
         };
+        // Started goes out before the exit can: a COMMAND that exits at once still starts.
+        self.send(Input::Started { pod, incarnation });
         let tx = self.tx.clone();
         self.tasks.push(tokio::spawn(async move {
             let exit = exited.await;
@@ -239,7 +237,13 @@ impl World {
             }));
         }
         self.pods.get_mut(&pod).expect("prepared above").process = Some((incarnation, handle));
-        self.send(Input::Started { pod, incarnation });
+    }
+
+    /// The pod's process has exited: its hooks die with the container.
+    pub fn exited(&mut self, pod: PodId) {
+        if let Some(p) = self.pods.get_mut(&pod) {
+            p.hooks.drain(..).for_each(|h| h.kill_session());
+        }
     }
 
     fn prepare(&self, name: &str, ordinal: u32) -> Result<PodWorld, String> {
@@ -444,6 +448,23 @@ impl Drop for World {
             t.abort();
         }
     }
+}
+
+/// COMMAND with `{addr}` (`POD_IP:PORT`), `{ip}` and `{port}` replaced.
+pub fn substitute(command: &[String], addr: SocketAddr) -> Vec<String> {
+    let (a, ip, port) = (
+        addr.to_string(),
+        addr.ip().to_string(),
+        addr.port().to_string(),
+    );
+    command
+        .iter()
+        .map(|w| {
+            w.replace("{addr}", &a)
+                .replace("{ip}", &ip)
+                .replace("{port}", &port)
+        })
+        .collect()
 }
 
 fn namespace(workload: &str) -> String {

@@ -381,3 +381,6 @@ async fn relay(
         reset(client);
     }
 }
+
+#[cfg(test)]
+mod tests;
