@@ -30,6 +30,10 @@ use crate::world::proxy::{How, RawFailure};
 /// its cause (the proxy sees the connection break before the exit is reaped and reported).
 const EXIT_SLACK_MS: Ms = 250;
 
+/// How long before the stop signal a connection may have been opened and still have been
+/// waiting in the accept queue when the server stopped accepting.
+const QUEUE_SLACK_MS: Ms = 100;
+
 /// What kind of failure, in the report's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,6 +147,23 @@ fn unrouted(cx: &Context<'_>, pod: &str, from: Ms) -> Option<Ms> {
         })
         .map(|e| e.at_ms)
         .min()
+}
+
+/// How many endpoints other than `pod` the consumer routed to as ready at `t`.
+fn others_ready_at(cx: &Context<'_>, pod: &str, t: Ms) -> usize {
+    let mut ready: Vec<&str> = Vec::new();
+    for e in cx.events.iter().take_while(|e| e.at_ms <= t) {
+        if e.consumer.as_deref() != Some(cx.consumer.name.as_str()) {
+            continue;
+        }
+        let Some(p) = e.pod.as_deref() else { continue };
+        match e.event {
+            EventKind::EndpointReady if !ready.contains(&p) => ready.push(p),
+            EventKind::EndpointUnready | EventKind::EndpointRemoved => ready.retain(|r| *r != p),
+            _ => {}
+        }
+    }
+    ready.iter().filter(|r| **r != pod).count()
 }
 
 /// The stop delay that would have covered the consumer's lag: its longest lag, in whole
@@ -283,17 +304,34 @@ fn refused(cx: &Context<'_>, p: &str, t: Ms) -> (Kind, String, String) {
         last(cx, p, EventKind::Terminating, t),
         last(cx, p, EventKind::Signalled, t),
     ) {
-        let cause = match unrouted(cx, p, term) {
-            Some(u) if u > signal => format!(
-                "pod {p} stopped accepting {} before {consumer} stopped routing to it",
-                fmt_ms(u - signal)
+        return match unrouted(cx, p, term) {
+            // Before the consumer's change, or racing it: other pods were ready, so the pod
+            // was picked as a ready one.
+            Some(u) if t < u || others_ready_at(cx, p, t) > 0 => (
+                Kind::Refused,
+                format!(
+                    "pod {p} stopped accepting {} before {consumer} stopped routing to it",
+                    fmt_ms(u.saturating_sub(signal))
+                ),
+                delay_fix,
             ),
-            Some(_) => format!(
-                "pod {p} stopped accepting while {consumer} still sent it new connections: it was terminating but still serving, and no pod was ready (the serving-terminating fallback)"
+            // No longer ready there, yet picked: no pod was ready, and a terminating pod still
+            // listed as serving is kube-proxy's last resort.
+            Some(_) => (
+                Kind::Refused,
+                format!(
+                    "pod {p} had stopped accepting, but no pod was ready, so {consumer} fell back to it as a terminating pod still listed as serving"
+                ),
+                format!(
+                    "{delay_fix}, and keep a pod ready throughout (maxUnavailable: 0, or more replicas)"
+                ),
             ),
-            None => format!("pod {p} stopped accepting while {consumer} still routed to it"),
+            None => (
+                Kind::Refused,
+                format!("pod {p} stopped accepting while {consumer} still routed to it"),
+                delay_fix,
+            ),
         };
-        return (Kind::Refused, cause, delay_fix);
     }
     if let Some(exit) = last(cx, p, EventKind::Exited, t + EXIT_SLACK_MS) {
         if last(cx, p, EventKind::Terminating, t).is_none() {
@@ -343,6 +381,31 @@ fn broken(cx: &Context<'_>, p: &str, f: &RawFailure) -> (Kind, String, String) {
     let terminating = last(cx, p, EventKind::Terminating, t);
     let signalled = last(cx, p, EventKind::Signalled, t);
     let exited = last(cx, p, EventKind::Exited, t + EXIT_SLACK_MS);
+    // A fresh connection that never got an answer, opened about when the pod was told to
+    // stop: it was still in the accept queue when the listening socket closed. Routed there
+    // by the lag, like a refused one.
+    if let (Some(term), Some(s)) = (terminating, signalled) {
+        let fresh = f.answered == 0 && f.connected_ms + QUEUE_SLACK_MS >= s;
+        if fresh && matches!(f.how, How::Reset | How::Closed) {
+            let lag = unrouted(cx, p, term).map_or(String::new(), |u| {
+                format!(
+                    " {} before {} stopped routing to it",
+                    fmt_ms(u.saturating_sub(s)),
+                    cx.consumer.name
+                )
+            });
+            return (
+                kind,
+                format!(
+                    "pod {p} stopped accepting{lag}; this connection was still in its accept queue when it closed its listening socket"
+                ),
+                format!(
+                    "give it a stop delay of at least {} (preStop sleep, or --stop-delay of changeover run)",
+                    needed_delay(cx)
+                ),
+            );
+        }
+    }
     match (terminating, signalled) {
         (_, Some(s)) if exited.is_some_and(|e| e >= s) => (
             kind,

@@ -280,9 +280,22 @@ impl Report {
         out
     }
 
-    /// The events worth a line, with the failures of each 100 ms interval where they happened.
+    /// The events worth a line, with a line for each 100 ms in which requests failed, placed
+    /// at the end of those 100 ms.
     pub fn timeline_text(&self) -> String {
+        let bucket = crate::world::proxy::BUCKET_MS;
         let mut out = String::new();
+        let interval = |out: &mut String, i: &Interval| {
+            let _ = writeln!(
+                out,
+                "{:>9}  {:<12} {} failed, {} ok since {}",
+                fmt_ms(i.at_ms + bucket),
+                "",
+                i.failed,
+                i.ok,
+                fmt_ms(i.at_ms)
+            );
+        };
         let mut failures = self.timeline.iter().filter(|i| i.failed > 0).peekable();
         for e in &self.events {
             if e.event == EventKind::Unhealthy
@@ -290,17 +303,8 @@ impl Report {
             {
                 continue;
             }
-            while let Some(i) =
-                failures.next_if(|i| i.at_ms + crate::world::proxy::BUCKET_MS <= e.at_ms)
-            {
-                let _ = writeln!(
-                    out,
-                    "{:>9}  {:<12} {} failed, {} ok in 100ms",
-                    fmt_ms(i.at_ms),
-                    "",
-                    i.failed,
-                    i.ok
-                );
+            while let Some(i) = failures.next_if(|i| i.at_ms + bucket <= e.at_ms) {
+                interval(&mut out, i);
             }
             let who = match (&e.pod, &e.consumer) {
                 (Some(p), Some(c)) => format!("{p} @{c}"),
@@ -321,14 +325,7 @@ impl Report {
             );
         }
         for i in failures {
-            let _ = writeln!(
-                out,
-                "{:>9}  {:<12} {} failed, {} ok in 100ms",
-                fmt_ms(i.at_ms),
-                "",
-                i.failed,
-                i.ok
-            );
+            interval(&mut out, i);
         }
         out
     }

@@ -145,7 +145,7 @@ impl fmt::Display for RunError {
             } => {
                 write!(
                     f,
-                    "pod {pod}: COMMAND exited ({exit}) before the rehearsal began; it must keep running and listen on {addr} (write `{{addr}}` where it takes its listen address, or use $POD_IP and $PORT)"
+                    "pod {pod}: COMMAND exited ({exit}) before the rehearsal began; it must keep running and listen on {addr} (write `{{addr}}` where it takes its listen address, or use $POD_IP and $PORT; it runs in a directory of its own, so paths in its arguments must be absolute)"
                 )?;
                 if !output.is_empty() {
                     write!(f, "; its output ended with:\n{output}")?;

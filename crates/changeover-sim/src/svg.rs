@@ -40,7 +40,7 @@ pub fn render(r: &Report) -> String {
     let consumers: Vec<&str> = r.propagation.iter().map(|p| p.consumer.as_str()).collect();
     let no_endpoint = r.failures.iter().any(|f| f.pod.is_none());
     let lanes = r.pods.len() + usize::from(no_endpoint);
-    let top = 64.0;
+    let top = 76.0;
     let chart_top = top + lanes as f64 * LANE + 34.0;
     let height = chart_top + CHART + 70.0;
     let mut s = String::new();

@@ -23,6 +23,7 @@ fn raw(at_ms: Ms, pod: Option<usize>, how: How) -> RawFailure {
         how,
         connected_ms: at_ms,
         request_ms: at_ms,
+        answered: 1,
     }
 }
 
@@ -186,4 +187,36 @@ fn refused_by_a_pod_with_no_readiness_probe_before_it_listened() {
     );
     assert!(f[0].cause.contains("before it listened"), "{}", f[0].cause);
     assert!(f[0].fix.contains("readiness probe"));
+}
+
+#[test]
+fn a_fresh_connection_reset_as_the_pod_stops_accepting_was_in_its_accept_queue() {
+    let events = [
+        ev(0, "web-2", EventKind::EndpointReady, KP),
+        ev(1000, "web-1", EventKind::Terminating, None),
+        ev(1000, "web-1", EventKind::Signalled, None),
+        ev(1800, "web-1", EventKind::EndpointUnready, KP),
+    ];
+    let mut fresh = raw(1005, Some(0), How::Reset);
+    fresh.answered = 0;
+    fresh.connected_ms = 990;
+    let f = attribute_with(&SimSpec::new("web", 2), Scenario::Delete, &events, &[fresh]);
+    assert_eq!(f[0].kind, Kind::Reset);
+    assert_eq!(
+        f[0].cause,
+        "pod web-1 stopped accepting 800ms before kube-proxy stopped routing to it; this connection was still in its accept queue when it closed its listening socket"
+    );
+    assert!(f[0].fix.contains("stop delay of at least 2s"));
+    // Picked in the same moment the view changed, while another pod was ready: still the lag.
+    let f = attribute_with(
+        &SimSpec::new("web", 2),
+        Scenario::Delete,
+        &events,
+        &[raw(1800, Some(0), How::Refused)],
+    );
+    assert!(
+        f[0].cause.contains("stopped accepting 800ms before"),
+        "{}",
+        f[0].cause
+    );
 }

@@ -350,8 +350,24 @@ impl World {
         command: &[String],
     ) -> Result<(Handle, std::pin::Pin<Box<dyn Future<Output = Exit> + Send>>), String> {
         let p = &self.pods[&pod];
+        // An absolute path into the image (/usr/local/bin/changeover) is not on this machine:
+        // the program of that name in PATH stands in for it, as COMMAND stands in for the image.
+        let program = match Path::new(&command[0]) {
+            path if path.is_absolute() && !path.exists() => path
+                .file_name()
+                .and_then(|name| {
+                    let path_var = p
+                        .env
+                        .iter()
+                        .find(|(k, _)| k == "PATH")
+                        .map(|(_, v)| v.as_os_str());
+                    changeover::spawn::resolve_program(name, path_var).ok()
+                })
+                .map_or_else(|| command[0].clone(), |found| found.display().to_string()),
+            _ => command[0].clone(),
+        };
         process::spawn(&process::Command {
-            program: &command[0],
+            program: &program,
             args: &command[1..],
             env: &p.env,
             dir: p.dir.path(),

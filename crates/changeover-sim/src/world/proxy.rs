@@ -89,6 +89,8 @@ pub struct RawFailure {
     pub connected_ms: Ms,
     /// When the request's first byte arrived.
     pub request_ms: Ms,
+    /// Responses the pod had completed on this connection before.
+    pub answered: u32,
 }
 
 /// Requests that ended in one [`BUCKET_MS`] of the run.
@@ -264,6 +266,7 @@ async fn reject(s: &Shared, mut client: TcpStream, pod: Option<PodId>, how: How,
                 how,
                 connected_ms: connected,
                 request_ms: s.now(),
+                answered: 0,
             });
         }
     }
@@ -293,6 +296,8 @@ async fn relay(
     let mut responses = Responses::default();
     let mut request: Option<Ms> = None;
     let mut pod_closed = false;
+    // Read by `fail` while the loop counts: an atomic keeps the future Send.
+    let answered = std::sync::atomic::AtomicU32::new(0);
     let fail = |how, request_ms: Ms| {
         s.fail(RawFailure {
             at_ms: s.now(),
@@ -300,6 +305,7 @@ async fn relay(
             how,
             connected_ms: connected,
             request_ms,
+            answered: answered.load(std::sync::atomic::Ordering::Relaxed),
         })
     };
     let outcome: Option<bool> = loop {
@@ -328,6 +334,7 @@ async fn relay(
                 Ok(0) => {
                     if responses.close().is_some() {
                         s.ok(s.now());
+                        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         request = None;
                     }
                     if let Some(t) = request {
@@ -354,6 +361,7 @@ async fn relay(
                                 } else {
                                     fail(How::BadStatus(status), request.unwrap_or(at));
                                 }
+                                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 request = None;
                             }
                         }
