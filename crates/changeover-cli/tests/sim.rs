@@ -11,6 +11,9 @@
 //!
 //! Manifests use few replicas and 1 s probe periods so that each run takes seconds; the load is
 //! an open loop of a few hundred requests per second, gentle on a shared machine.
+//!
+//! Why this file is long: it is the one file of this contract; the manifest builder and the
+//! replay of the event log serve every scenario, and each scenario's checks are spelled out.
 
 mod support;
 

@@ -28,6 +28,7 @@ pub mod pod;
 pub mod probe;
 pub mod replicaset;
 
+mod conditions;
 mod control;
 mod lifecycle;
 mod routing;

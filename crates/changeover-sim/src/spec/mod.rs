@@ -6,12 +6,15 @@
 //! `httpGet` hook's path, `minReadySeconds`, `lifecycle.stopSignal`, startup probes, literal
 //! `env`), which [`raw`] reads from the same YAML.
 
+mod error;
 mod raw;
 mod read;
+mod select;
 
 use changeover_k8s::model::IntOrPercent;
 
-pub use read::{Input, SpecError, read};
+pub use error::SpecError;
+pub use read::{Input, read};
 
 /// Kubernetes' default `periodSeconds` of a probe.
 pub const DEFAULT_PROBE_PERIOD_S: u64 = 10;

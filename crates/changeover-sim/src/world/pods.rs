@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use changeover_load::Target;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
+use super::checks::http_get;
 use super::network::Network;
 use super::process::{self, Handle};
 use crate::model::{Action, Exit, Input, PodId, ProbeKind};
@@ -485,25 +485,4 @@ pub fn substitute(command: &[String], addr: SocketAddr) -> Vec<String> {
 
 fn namespace(workload: &str) -> String {
     workload.split('/').nth(1).unwrap_or("default").to_string()
-}
-
-/// One GET: for a probe, 200–399 succeeds; for a hook (`status_matters` false), any answer
-/// does, as the kubelet ignores a hook's status.
-async fn http_get(
-    addr: SocketAddr,
-    path: &str,
-    timeout: Duration,
-    status_matters: bool,
-) -> (bool, String) {
-    let target = match Target::tcp(addr).with_path(path) {
-        Ok(t) => t,
-        Err(e) => return (false, e.to_string()),
-    };
-    match changeover_load::probe(&target, timeout).await {
-        Ok(p) if !status_matters || (200..400).contains(&p.status) => {
-            (true, format!("GET {path}: status {}", p.status))
-        }
-        Ok(p) => (false, format!("GET {path}: status {}", p.status)),
-        Err(e) => (false, format!("GET {path}: {}", e.error)),
-    }
 }

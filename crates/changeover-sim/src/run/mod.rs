@@ -8,8 +8,10 @@
 //! start, and the loop sleeps until the model's next wakeup or the next input from the world,
 //! whichever comes first.
 
+mod build;
+mod error;
+
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +19,19 @@ use changeover_load::{Config, LoadHandle, Target};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::attribute::{self, Context, Failure};
 use crate::model::{
     Action, Cluster, ConsumerSpec, EventKind, Input, Ms, Options, PodId, Route, Scenario,
 };
-use crate::report::{self, Interval, Latency, PodRow, Propagation};
+use crate::report;
 use crate::rng::Rng;
 use crate::spec::SimSpec;
 use crate::world::network::Network;
 use crate::world::pods::{self, World};
-use crate::world::proxy::{BUCKET_MS, Backend, Proxy, View};
+use crate::world::proxy::{Backend, Proxy, View};
+
+use build::build_report;
+pub use error::RunError;
+use error::{check_setup, setup_failed};
 
 /// How long the load runs before the scenario begins, so the timeline shows the steady state.
 pub const LEAD_IN: Duration = Duration::from_millis(500);
@@ -87,87 +92,6 @@ impl Plan {
         }
     }
 }
-
-/// Why a rehearsal could not run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunError {
-    /// COMMAND could not be started for a pod.
-    Start {
-        /// The pod.
-        pod: String,
-        /// Why.
-        error: String,
-    },
-    /// A first pod's process exited before the rehearsal could begin.
-    Exited {
-        /// The pod.
-        pod: String,
-        /// How.
-        exit: String,
-        /// Its address.
-        addr: String,
-        /// The end of its output.
-        output: String,
-    },
-    /// A first pod never listened on its address.
-    NeverListened {
-        /// The pod.
-        pod: String,
-        /// Its address.
-        addr: String,
-        /// How long it had.
-        waited: Duration,
-    },
-    /// A first pod listened but never became ready.
-    NeverReady {
-        /// The pod.
-        pod: String,
-        /// The last probe failure.
-        why: String,
-        /// How long it had.
-        waited: Duration,
-    },
-    /// The machinery failed (addresses, the Service address, the load).
-    Setup(String),
-}
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunError::Start { pod, error } => {
-                write!(f, "pod {pod}: COMMAND could not be started: {error}")
-            }
-            RunError::Exited {
-                pod,
-                exit,
-                addr,
-                output,
-            } => {
-                write!(
-                    f,
-                    "pod {pod}: COMMAND exited ({exit}) before the rehearsal began; it must keep running and listen on {addr} (write `{{addr}}` where it takes its listen address, or use $POD_IP and $PORT; it runs in a directory of its own, so paths in its arguments must be absolute)"
-                )?;
-                if !output.is_empty() {
-                    write!(f, "; its output ended with:\n{output}")?;
-                }
-                Ok(())
-            }
-            RunError::NeverListened { pod, addr, waited } => write!(
-                f,
-                "pod {pod}: nothing listened on {addr} within {}; make COMMAND listen on its pod's address (write `{{addr}}` where it takes its listen address, or use $POD_IP and $PORT), or allow longer with --ready-timeout",
-                crate::fmt_ms(waited.as_millis() as u64)
-            ),
-            RunError::NeverReady { pod, why, waited } => write!(
-                f,
-                "pod {pod}: it listens but was not ready within {}: {why}; fix the readiness probe or the server, or allow longer with --ready-timeout",
-                crate::fmt_ms(waited.as_millis() as u64)
-            ),
-            RunError::Setup(e) => f.write_str(e),
-        }
-    }
-}
-
-impl std::error::Error for RunError {}
 
 enum Phase {
     Setup,
@@ -407,167 +331,4 @@ fn view(cluster: &Cluster, world: &World) -> View {
         }
     }
     view
-}
-
-fn check_setup(cluster: &Cluster, world: &World, input: &Input) -> Result<(), RunError> {
-    match input {
-        Input::StartFailed { pod, error, .. } => Err(RunError::Start {
-            pod: cluster.pods()[*pod].name.clone(),
-            error: error.clone(),
-        }),
-        Input::Exited { pod, exit, .. } => {
-            let p = &cluster.pods()[*pod];
-            Err(RunError::Exited {
-                pod: p.name.clone(),
-                exit: exit.to_string(),
-                addr: world
-                    .addr(p.ordinal)
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                output: world.output_tail(*pod, 5),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn setup_failed(
-    cluster: &Cluster,
-    world: &World,
-    first: &[PodId],
-    listening: &HashSet<PodId>,
-    waited: Duration,
-) -> RunError {
-    let name = |p: PodId| cluster.pods()[p].name.clone();
-    if let Some(&p) = first.iter().find(|p| !listening.contains(p)) {
-        return RunError::NeverListened {
-            pod: name(p),
-            addr: world
-                .addr(cluster.pods()[p].ordinal)
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            waited,
-        };
-    }
-    let p = first
-        .iter()
-        .copied()
-        .find(|&p| !cluster.pods()[p].ready)
-        .unwrap_or(first[0]);
-    let why = cluster
-        .events()
-        .iter()
-        .rev()
-        .find(|e| e.event == EventKind::Unhealthy && e.pod.as_deref() == Some(name(p).as_str()))
-        .map(|e| e.detail.clone())
-        .unwrap_or_else(|| "its readiness probe never succeeded".into());
-    RunError::NeverReady {
-        pod: name(p),
-        why,
-        waited,
-    }
-}
-
-fn build_report(
-    plan: &Plan,
-    cluster: &Cluster,
-    world: &World,
-    proxy: &Proxy,
-    load: &changeover_load::Report,
-    pod_network: String,
-    end_ms: Ms,
-) -> report::Report {
-    let spec = cluster.spec();
-    let log = proxy.log();
-    let consumers: Vec<ConsumerSpec> = cluster.consumers().cloned().collect();
-    let load_consumer = cluster.load_consumer();
-    let (scenario, scenario_ms) = cluster.scenario().unwrap_or((plan.scenario, end_ms));
-    let names: Vec<String> = cluster.pods().iter().map(|p| p.name.clone()).collect();
-    let failures: Vec<Failure> = attribute::attribute(
-        &Context {
-            events: cluster.events(),
-            pod_names: &names,
-            spec,
-            scenario,
-            consumer: &consumers[load_consumer],
-            timeout: plan.timeout,
-        },
-        &log.failures,
-    );
-    let mut failed_by_kind = std::collections::BTreeMap::new();
-    for f in &failures {
-        *failed_by_kind.entry(f.kind.as_str()).or_insert(0) += 1;
-    }
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    report::Report {
-        scenario,
-        workload: spec.workload.clone(),
-        replicas: spec.replicas,
-        replicas_source: spec.replicas_source.clone(),
-        seed: plan.seed,
-        command: plan.command.clone(),
-        service: spec.service.clone(),
-        service_addr: proxy.addr().to_string(),
-        pod_network,
-        propagation: consumers
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Propagation {
-                consumer: c.name.clone(),
-                min_ms: c.min_ms,
-                max_ms: c.max_ms,
-                load: i == load_consumer,
-            })
-            .collect(),
-        completed: cluster.done().is_some(),
-        scenario_ms,
-        done_ms: cluster.done(),
-        end_ms,
-        requests: load.requests,
-        ok: load.ok,
-        failed: load.failed(),
-        failed_by_kind,
-        unattributed: load.failed().saturating_sub(failures.len() as u64),
-        min_available: cluster.min_available().unwrap_or(spec.replicas),
-        latency_ms: Latency {
-            p50: ms(load.latency.p50()),
-            p99: ms(load.latency.p99()),
-            max: ms(load.latency.max()),
-        },
-        causes: report::Report::group(&failures),
-        failures_omitted: failures.len().saturating_sub(report::MAX_FAILURES_LISTED) as u64,
-        failures: failures
-            .into_iter()
-            .take(report::MAX_FAILURES_LISTED)
-            .collect(),
-        events: cluster.events().to_vec(),
-        pods: cluster
-            .pods()
-            .iter()
-            .map(|p| PodRow {
-                name: p.name.clone(),
-                addr: world
-                    .addr(p.ordinal)
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                revision: p.revision + 1,
-                connections: log
-                    .connections
-                    .iter()
-                    .find(|c| c.0 == p.id)
-                    .map_or(0, |c| c.1),
-            })
-            .collect(),
-        timeline: log
-            .buckets
-            .iter()
-            .enumerate()
-            .map(|(i, b)| Interval {
-                at_ms: i as Ms * BUCKET_MS,
-                ok: b.ok,
-                failed: b.failed,
-            })
-            .collect(),
-        notes: spec.notes.clone(),
-    }
 }
