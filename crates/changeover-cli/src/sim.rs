@@ -27,23 +27,21 @@ const MAX_CONNECTIONS: usize = 10_000;
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Rehearse a Kubernetes rollout, drain or delete with your server as the pods, under load, and count every failed request",
-    long_about = "Rehearse a Kubernetes rollout, drain or delete of your own manifest, with your own server as the pods and real load, and count every failed request.
-
-The manifest's Deployment (and its Service, PodDisruptionBudget and autoscaler) is read as `changeover lint` reads it. COMMAND stands in for the container: one process per pod, each on its own loopback address (127.0.K.1, .2, …, all on the port the Service targets), in a temporary directory of its own that is also its XDG_RUNTIME_DIR, with POD_NAME, POD_IP, POD_NAMESPACE, PORT and KUBERNETES_SERVICE_HOST set, and `{addr}` in its arguments replaced by POD_IP:PORT (`{ip}` and `{port}` by each alone). A relative program path is taken from the current directory; the manifest's own command and image are not used.
+    after_help = "The manifest's Deployment (and its Service, PodDisruptionBudget and autoscaler) is read as `changeover lint` reads it. COMMAND stands in for the container: one process per pod, each on its own loopback address (127.0.K.1, .2, …, all on the port the Service targets), in a temporary directory of its own that is also its XDG_RUNTIME_DIR, with POD_NAME, POD_IP, POD_NAMESPACE, PORT and KUBERNETES_SERVICE_HOST set, and `{addr}` in its arguments replaced by POD_IP:PORT (`{ip}` and `{port}` by each alone). A relative program path is taken from the current directory, but paths in the arguments must be absolute (the pod runs in its own directory); the manifest's own command and image are not used, and an exec hook naming a program of the image that is not on this machine (/usr/local/bin/changeover) runs the one of that name in PATH, where this changeover comes first.
 
 The simulated kubelet runs the container's preStop hook (sleep; exec, in the pod's environment; httpGet, status ignored) within the grace period, then sends the stop signal (lifecycle.stopSignal, else SIGTERM), and SIGKILL when the grace period is used up (at least 2 s after the hook); readiness, liveness and startup probes run with their delays, periods and thresholds. The EndpointSlice marks a deleted pod terminating at once and drops it when its process has exited; each consumer (--propagation) sees every change after its own lag. The load goes to a local Service address that routes each new connection like kube-proxy (uniformly among ready endpoints, else serving-and-terminating ones) through the slowest consumer's view; an open connection stays with its pod. The Deployment controller (maxSurge, maxUnavailable, Recreate), the ReplicaSets' scale-down order, and the Eviction API with the budget (refusals retried every 5 s, as kubectl drain does) follow Kubernetes' rules.
 
-Scenarios: rollout (a new ReplicaSet, same COMMAND), drain (every pod evicted through the budget), delete (one pod), delete-all (every pod at once: neither a budget nor a rolling update prevents it).",
-    after_help = "Every failure is put down to a pod and a cause, with the fix: refused (it stopped accepting before the consumers stopped routing to it), reset or closed (it closed a connection a request was in), cut (SIGKILL), no_endpoint (nothing to route to), timeout, bad_status. The report also says the fewest pods available during the scenario; --json prints one object (scenario, replicas, requests, ok, failed, failures, causes, events, timeline, ...); --timeline writes an SVG picture.
+Scenarios: rollout (a new ReplicaSet, same COMMAND), drain (every pod evicted through the budget), delete (one pod), delete-all (every pod at once: neither a budget nor a rolling update prevents it).
+
+Every failure is put down to a pod and a cause, with the fix: refused (it stopped accepting before the consumers stopped routing to it), reset or closed (it closed a connection a request was in), cut (SIGKILL), no_endpoint (nothing to route to), timeout, bad_status. The report also says the fewest pods available during the scenario; --json prints one object (scenario, replicas, requests, ok, failed, failures, causes, events, timeline, ...); --timeline writes an SVG picture.
 
 Durations read like 500ms, 5s, 1m. --seed fixes every random choice (endpoint picks, lags, which pod delete picks); only the processes' own timing varies.
 
 Exit status: 0 no request failed, 1 requests failed or the scenario did not complete, 2 bad usage, an unreadable manifest, or a COMMAND that exits at once or never listens.
 
-Example (from the repository):
-  cargo build --release -p changeover-cli -p changeover-tests --examples
-  changeover sim deploy/kubernetes.yaml --scenario delete -- target/release/examples/hello --listen '{addr}'
-  changeover sim web.yaml --scenario drain --propagation ingress=3s --timeline drain.svg -- ./server --port '$PORT'"
+Examples (from the repository, after `cargo build --release -p changeover-cli` and `cargo build --release -p changeover-tests --examples`):
+  changeover sim deploy/kubernetes.yaml --scenario delete -- target/release/changeover run --listen '{addr}' --health '{ip}:9090' --stop-delay 5s -- $PWD/target/release/examples/hello
+  changeover sim web.yaml --scenario drain --propagation ingress=3s --timeline drain.svg -- ./server --port {port}"
 )]
 pub(crate) struct Args {
     /// Manifests: files, directories (searched for *.yaml, *.yml, *.json), or - for standard input.
