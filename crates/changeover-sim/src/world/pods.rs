@@ -49,7 +49,6 @@ const DROPPED_VARS: &[&str] = &[
 ];
 
 struct PodWorld {
-    name: String,
     addr: SocketAddr,
     dir: tempfile::TempDir,
     log: File,
@@ -114,11 +113,6 @@ impl World {
     /// The address of a pod.
     pub fn addr(&self, ordinal: u32) -> Option<SocketAddr> {
         self.network.pod_addr(ordinal)
-    }
-
-    /// The pods' address block.
-    pub fn network(&self) -> String {
-        self.network.describe()
     }
 
     /// Stops reporting when pods start listening (the first pods are up).
@@ -279,7 +273,6 @@ impl World {
             env.push((k.into(), v.into()));
         }
         Ok(PodWorld {
-            name: name.to_string(),
             addr,
             dir,
             log,
@@ -448,11 +441,6 @@ impl World {
             }
             p.hooks.iter().for_each(Handle::kill_session);
         }
-    }
-
-    /// The name of a pod this world started.
-    pub fn name(&self, pod: PodId) -> Option<&str> {
-        self.pods.get(&pod).map(|p| p.name.as_str())
     }
 }
 
