@@ -1,7 +1,7 @@
 //! The `changeover` command.
 //!
 //! Thin by design: each subcommand module parses its flags, calls library code
-//! (`changeover`, `changeover-k8s`, `changeover-load`, `changeover-scenario`),
+//! (`changeover`, `changeover-k8s`, `changeover-load`, `changeover-scenario`, `changeover-sim`),
 //! prints, and maps the outcome to an exit status. Nothing a test wants to drive lives only here.
 //!
 //! Exit statuses shared by every subcommand: 0 success, 1 the check or the
@@ -19,6 +19,7 @@ mod load;
 mod prestop;
 mod reload;
 mod run;
+mod sim;
 mod status;
 
 /// Stop or replace a server without failing a single request.
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Check Kubernetes manifests for graceful-termination mistakes.
     Lint(lint::Args),
+    /// Rehearse a Kubernetes rollout, drain or delete with your server as the pods, under load.
+    Sim(sim::Args),
     /// Drive HTTP/1.1 load at a URL, optionally while running a restart command, and count every failed request.
     Load(load::Args),
     /// Run a server with zero-downtime reloads and the Kubernetes stop sequence (also as PID 1).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Lint(args) => lint::main(args),
+        Command::Sim(args) => sim::main(args),
         Command::Load(args) => load::main(args),
         Command::Run(args) => run::main(args),
         Command::Reload(args) => reload::main(args),
