@@ -24,6 +24,9 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         stop_signal: args.stop_signal,
         reload_signal: args.reload_signal,
         max_draining: args.max_draining,
+        proxy: args.proxy,
+        upstream: args.upstream,
+        no_forwarded_headers: args.no_forwarded_headers,
         command: args.command,
     };
     let config = match Config::from_options(options, &Defaults::from_process()) {

@@ -45,6 +45,12 @@ pub struct Options {
     pub reload_signal: Option<String>,
     /// `--max-draining N`.
     pub max_draining: Option<String>,
+    /// `--proxy`: serve the public sockets here and forward to the newest ready generation.
+    pub proxy: bool,
+    /// `--upstream fd|env:VAR` (with `--proxy`).
+    pub upstream: Option<String>,
+    /// `--no-forwarded-headers` (with `--proxy`).
+    pub no_forwarded_headers: bool,
     /// The command after `--`: the program, then its arguments.
     pub command: Vec<OsString>,
 }
@@ -94,6 +100,43 @@ pub enum ReadyMode {
     /// This command (run by `/bin/sh -c`, with `CHANGEOVER_CHILD_PID` set) is
     /// run until it exits 0.
     Exec(String),
+    /// `http:PATH` (with `--proxy`): `GET PATH` on the generation's own
+    /// upstream, repeated until it is answered 2xx.
+    Http(String),
+    /// With `--proxy --upstream env:VAR` when no `--ready` is given: a
+    /// connection to the generation's port succeeds (the child binds it
+    /// itself, so that proves it listens).
+    Connect,
+}
+
+/// How a generation's private upstream is given to it (`--upstream`, with `--proxy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// `fd` (the default): a listening Unix socket of its own, in a directory
+    /// only the supervisor's user can enter, passed at fd 3 by the systemd
+    /// protocol under the name `http`.
+    Fd,
+    /// `env:VAR`: a free loopback TCP port, in `VAR` (and `HOST=127.0.0.1`);
+    /// the child binds it itself.
+    Env(String),
+}
+
+impl fmt::Display for UpstreamMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamMode::Fd => write!(f, "fd"),
+            UpstreamMode::Env(var) => write!(f, "env:{var}"),
+        }
+    }
+}
+
+/// `--proxy`: the supervisor serves the public sockets and forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// How each generation gets its private upstream.
+    pub upstream: UpstreamMode,
+    /// Add `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded`.
+    pub forwarded_headers: bool,
 }
 
 impl fmt::Display for ReadyMode {
@@ -102,6 +145,8 @@ impl fmt::Display for ReadyMode {
             ReadyMode::Notify => write!(f, "notify"),
             ReadyMode::Delay(d) => write!(f, "delay:{}", format_duration(*d)),
             ReadyMode::Exec(c) => write!(f, "exec:{c}"),
+            ReadyMode::Http(p) => write!(f, "http:{p}"),
+            ReadyMode::Connect => write!(f, "connect"),
         }
     }
 }
@@ -130,6 +175,10 @@ pub struct Timing {
     pub stop_signal: Signal,
     /// How many old generations may drain at once.
     pub max_draining: usize,
+    /// Proxy mode (`--proxy`): a generation gets requests once ready, an old
+    /// one gets its stop signal only once nothing is in flight to it, and a
+    /// stop drains the client connections before any child is signalled.
+    pub proxy: bool,
 }
 
 /// A checked configuration of `changeover run`.
@@ -147,6 +196,8 @@ pub struct Config {
     pub timing: Timing,
     /// The signal that starts a reload.
     pub reload_signal: Signal,
+    /// `--proxy`, if given.
+    pub proxy: Option<ProxyConfig>,
     /// The program to run.
     pub program: OsString,
     /// Its arguments.
@@ -208,6 +259,21 @@ pub enum ConfigError {
         /// The timeout.
         timeout: Duration,
     },
+    /// `--ready http:` without a path.
+    ReadyPath {
+        /// What was written.
+        value: String,
+    },
+    /// `--upstream` in neither of its forms.
+    Upstream {
+        /// What was written.
+        value: String,
+    },
+    /// A flag that means something only with `--proxy`, given without it.
+    NeedsProxy {
+        /// The flag as written (`--upstream`, `--ready http:/x`).
+        flag: String,
+    },
     /// `--max-draining` not a whole number of at least 1.
     MaxDraining {
         /// What was written.
@@ -252,7 +318,19 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::Ready { value } => write!(
                 f,
-                "--ready {value:?}: not a readiness check; write notify, delay:DURATION (e.g. delay:2s) or exec:COMMAND"
+                "--ready {value:?}: not a readiness check; write notify, delay:DURATION (e.g. delay:2s), exec:COMMAND or (with --proxy) http:PATH"
+            ),
+            ConfigError::ReadyPath { value } => write!(
+                f,
+                "--ready {value:?}: the path is missing; write http: and the path to GET on the new child, e.g. http:/healthz"
+            ),
+            ConfigError::Upstream { value } => write!(
+                f,
+                "--upstream {value:?}: not an upstream; write fd (a private socket at fd 3, the default) or env:VAR (a free loopback port in $VAR, e.g. env:PORT)"
+            ),
+            ConfigError::NeedsProxy { flag } => write!(
+                f,
+                "{flag} needs --proxy: without it the child serves the public sockets itself; add --proxy, or drop {flag}"
             ),
             ConfigError::DelayNotBeforeTimeout { delay, timeout } => write!(
                 f,
@@ -378,7 +456,38 @@ pub fn parse_ready(value: &str) -> Result<ReadyMode, ConfigError> {
         }
         return Ok(ReadyMode::Exec(cmd.to_owned()));
     }
+    if let Some(path) = value.strip_prefix("http:") {
+        if path.trim().is_empty() {
+            return Err(ConfigError::ReadyPath {
+                value: value.to_owned(),
+            });
+        }
+        if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        return Ok(ReadyMode::Http(path.to_owned()));
+    }
     Err(bad())
+}
+
+/// Reads `--upstream`: `fd`, or `env:VAR` with VAR a shell variable name.
+pub fn parse_upstream(value: &str) -> Result<UpstreamMode, ConfigError> {
+    if value == "fd" {
+        return Ok(UpstreamMode::Fd);
+    }
+    let var = value.strip_prefix("env:").unwrap_or_default();
+    let mut chars = var.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(UpstreamMode::Env(var.to_owned()))
+    } else {
+        Err(ConfigError::Upstream {
+            value: value.to_owned(),
+        })
+    }
 }
 
 impl Config {
@@ -396,12 +505,47 @@ impl Config {
                     })
             })
             .transpose()?;
-        let ready = opts
-            .ready
-            .as_deref()
-            .map(parse_ready)
-            .transpose()?
-            .unwrap_or(ReadyMode::Notify);
+        let proxy = if opts.proxy {
+            let upstream = opts
+                .upstream
+                .as_deref()
+                .map(parse_upstream)
+                .transpose()?
+                .unwrap_or(UpstreamMode::Fd);
+            Some(ProxyConfig {
+                upstream,
+                forwarded_headers: !opts.no_forwarded_headers,
+            })
+        } else {
+            if let Some(v) = &opts.upstream {
+                parse_upstream(v)?;
+                return Err(ConfigError::NeedsProxy {
+                    flag: "--upstream".into(),
+                });
+            }
+            if opts.no_forwarded_headers {
+                return Err(ConfigError::NeedsProxy {
+                    flag: "--no-forwarded-headers".into(),
+                });
+            }
+            None
+        };
+        let ready = opts.ready.as_deref().map(parse_ready).transpose()?;
+        if let (Some(ReadyMode::Http(path)), None) = (&ready, &proxy) {
+            return Err(ConfigError::NeedsProxy {
+                flag: format!("--ready http:{path}"),
+            });
+        }
+        // With the fd upstream the socket listens before the child runs, so
+        // only the child can say when it serves (READY=1); a child that binds
+        // $VAR itself shows it by accepting a connection there.
+        let ready = ready.unwrap_or(match &proxy {
+            Some(ProxyConfig {
+                upstream: UpstreamMode::Env(_),
+                ..
+            }) => ReadyMode::Connect,
+            _ => ReadyMode::Notify,
+        });
         let ready_timeout = duration_flag(
             "--ready-timeout",
             opts.ready_timeout.as_deref(),
@@ -472,8 +616,10 @@ impl Config {
                 drain_timeout,
                 stop_signal,
                 max_draining,
+                proxy: proxy.is_some(),
             },
             reload_signal,
+            proxy,
             program,
             args: command.collect(),
         })
@@ -576,6 +722,39 @@ mod tests {
                 "is not shorter than --ready-timeout 60s",
             ),
             (
+                Box::new(|o: &mut Options| {
+                    o.proxy = true;
+                    o.upstream = Some("tcp:8080".into());
+                }),
+                "--upstream \"tcp:8080\": not an upstream; write fd",
+            ),
+            (
+                Box::new(|o: &mut Options| {
+                    o.proxy = true;
+                    o.upstream = Some("env:8080".into());
+                }),
+                "--upstream \"env:8080\": not an upstream",
+            ),
+            (
+                Box::new(|o: &mut Options| {
+                    o.proxy = true;
+                    o.ready = Some("http:".into());
+                }),
+                "--ready \"http:\": the path is missing; write http: and the path",
+            ),
+            (
+                Box::new(|o: &mut Options| o.upstream = Some("env:PORT".into())),
+                "--upstream needs --proxy",
+            ),
+            (
+                Box::new(|o: &mut Options| o.ready = Some("http:/healthz".into())),
+                "--ready http:/healthz needs --proxy",
+            ),
+            (
+                Box::new(|o: &mut Options| o.no_forwarded_headers = true),
+                "--no-forwarded-headers needs --proxy",
+            ),
+            (
                 Box::new(|o: &mut Options| o.max_draining = Some("0".into())),
                 "--max-draining \"0\"",
             ),
@@ -590,6 +769,30 @@ mod tests {
         }
     }
 
+    /// In proxy mode the default readiness follows the upstream: with `fd` the socket listens
+    /// before the child runs (only READY=1 can tell), with `env:VAR` the child binds it itself
+    /// (a connection accepted tells).
+    #[test]
+    fn proxy_defaults_follow_the_upstream() {
+        let c = config(|o| o.proxy = true).unwrap();
+        let p = c.proxy.unwrap();
+        assert_eq!(p.upstream, UpstreamMode::Fd);
+        assert!(p.forwarded_headers);
+        assert_eq!(c.timing.ready, ReadyMode::Notify);
+        assert!(c.timing.proxy);
+        let c = config(|o| {
+            o.proxy = true;
+            o.upstream = Some("env:PORT".into());
+            o.no_forwarded_headers = true;
+        })
+        .unwrap();
+        assert_eq!(c.timing.ready, ReadyMode::Connect);
+        let p = c.proxy.unwrap();
+        assert_eq!(p.upstream, UpstreamMode::Env("PORT".into()));
+        assert!(!p.forwarded_headers);
+        assert!(config(|_| {}).unwrap().proxy.is_none());
+    }
+
     #[test]
     fn ready_modes() {
         assert_eq!(parse_ready("notify").unwrap(), ReadyMode::Notify);
@@ -601,6 +804,11 @@ mod tests {
             parse_ready("exec:curl -fs localhost").unwrap(),
             ReadyMode::Exec("curl -fs localhost".into())
         );
+        assert_eq!(
+            parse_ready("http:/healthz?full=1").unwrap(),
+            ReadyMode::Http("/healthz?full=1".into())
+        );
+        assert!(parse_ready("http:healthz").is_err());
         assert!(parse_ready("exec: ").is_err());
         assert!(parse_ready("delay:").is_err());
     }

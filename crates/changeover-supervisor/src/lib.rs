@@ -95,7 +95,7 @@
 //! #[derive(Default)]
 //! struct Fake { next: u32, signals: Vec<(u32, Signal)> }
 //! impl Processes for Fake {
-//!     fn start_child(&mut self) -> Result<u32, SpawnError> { self.next += 1; Ok(100 + self.next) }
+//!     fn start_child(&mut self, _: u64) -> Result<u32, SpawnError> { self.next += 1; Ok(100 + self.next) }
 //!     fn start_probe(&mut self, _: u32) -> Result<u32, SpawnError> { unreachable!() }
 //!     fn signal(&mut self, pid: u32, s: Signal) { self.signals.push((pid, s)) }
 //!     fn kill_group(&mut self, _: u32) {}
@@ -110,6 +110,7 @@
 //!     drain_timeout: Duration::from_secs(20),
 //!     stop_signal: Signal::SIGTERM,
 //!     max_draining: 4,
+//!     proxy: false,
 //! };
 //! let now = Instant::now();
 //! let (mut m, snapshot) = Machine::new(timing, Fake::default(), None, now);
@@ -130,6 +131,7 @@ pub mod machine;
 pub mod metrics;
 pub mod process;
 pub mod protocol;
+pub mod proxy;
 pub mod run;
 pub mod signals;
 
