@@ -489,7 +489,7 @@ fn every_flag_the_lint_reads_agrees_with_the_cli() {
     use changeover_k8s::input::load;
     use changeover_k8s::model::Object;
     use changeover_k8s::timing::container_timing;
-    use changeover_supervisor::{Config, Defaults, Options};
+    use changeover_supervisor::{Config, Defaults};
 
     let cases: &[&[&str]] = &[
         &[],
@@ -533,24 +533,7 @@ fn every_flag_the_lint_reads_agrees_with_the_cli() {
         let cli = changeover_flags::cli::parse_run(&words)
             .map_err(|e| changeover_flags::cli::one_line(&e))
             .and_then(|a| {
-                Config::from_options(
-                    Options {
-                        listen: a.listen,
-                        pid_file: a.pid_file,
-                        control: a.control,
-                        health: a.health,
-                        ready: a.ready,
-                        ready_timeout: a.ready_timeout,
-                        stop_delay: a.stop_delay,
-                        drain_timeout: a.drain_timeout,
-                        stop_signal: a.stop_signal,
-                        reload_signal: a.reload_signal,
-                        max_draining: a.max_draining,
-                        command: a.command,
-                    },
-                    &defaults,
-                )
-                .map_err(|e| format!("changeover run: {e}"))
+                Config::from_options(a, &defaults).map_err(|e| format!("changeover run: {e}"))
             });
         let command: Vec<String> = ["changeover", "run"]
             .iter()
