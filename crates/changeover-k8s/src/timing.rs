@@ -695,6 +695,150 @@ mod tests {
     }
 
     #[test]
+    fn every_check_of_the_supervisor_is_the_lints() {
+        // Issue 10: the lint knew durations and signals only; `--listen 0.0.0.0:99999` never
+        // starts either. Each refusal is the supervisor's own message (changeover-flags).
+        for (flags, message) in [
+            (
+                &["--listen", "0.0.0.0:99999", "--", "app"][..],
+                "changeover run: --listen: invalid listen address \"0.0.0.0:99999\": the port is not a number from 0 to 65535",
+            ),
+            (
+                &["--health", "9090", "--", "app"],
+                "changeover run: --health: invalid listen address \"9090\": it has no port",
+            ),
+            (
+                &["--listen", "web+tls=0.0.0.0:8443", "--", "app"],
+                "changeover run: --listen: invalid socket name \"web+tls\"",
+            ),
+            (
+                &[
+                    "--listen",
+                    "0.0.0.0:8080",
+                    "--listen",
+                    "http=0.0.0.0:8081",
+                    "--",
+                    "app",
+                ],
+                "changeover run: --listen: the name \"http\" is given twice",
+            ),
+            (
+                &["--ready", "tcp:8080", "--", "app"],
+                "changeover run: --ready \"tcp:8080\": not a readiness check",
+            ),
+            (
+                &["--ready", "delay:90s", "--", "app"],
+                "changeover run: --ready delay:90s is not shorter than --ready-timeout 60s",
+            ),
+            (
+                &["--max-draining", "0", "--", "app"],
+                "changeover run: --max-draining \"0\": write a whole number of at least 1",
+            ),
+            (
+                &["--listen", "0.0.0.0:8080", "--"],
+                "changeover run: no command given",
+            ),
+        ] {
+            let mut command = vec!["changeover", "run"];
+            command.extend_from_slice(flags);
+            let t = timing_of(container(&command, &[], None));
+            assert!(t.fails_to_start(), "{command:?}");
+            assert!(
+                t.refusals[0].message.starts_with(message),
+                "{command:?}: {}",
+                t.refusals[0].message
+            );
+        }
+        // A host name is not resolved: whether it resolves in the pod is not visible here.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "db-proxy.internal:5432",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+    }
+
+    #[test]
+    fn values_filled_in_when_the_container_starts_are_not_checked() {
+        // `$(VAR)` is the kubelet's, in command and args alike; `$VAR` only a shell's.
+        let t = timing_of(container(
+            &["changeover", "run"],
+            &[
+                "--listen=0.0.0.0:$(PORT)",
+                "--stop-delay",
+                "$(STOP_DELAY)",
+                "--drain-timeout",
+                "25s",
+                "--",
+                "app",
+            ],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert!(t.has_stop_delay() && !t.exact(), "{t:?}");
+        assert_eq!(t.drain_ms(), 25_000);
+        let t = timing_of(container(
+            &[
+                "sh",
+                "-c",
+                "exec changeover run --listen \"0.0.0.0:${PORT}\" --drain-timeout=$DRAIN -- app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert_eq!(
+            t.drain,
+            Some(StopStep::unknown(
+                "--drain-timeout $DRAIN of changeover run, filled in when the container starts"
+                    .into()
+            ))
+        );
+        assert_eq!(t.stop_delay_ms(), SUPERVISOR_DEFAULT_STOP_DELAY_MS);
+        // Without a shell nothing expands `$PORT`: the CLI gets it as written and refuses it.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "0.0.0.0:$PORT",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.fails_to_start());
+        // The other flags of the line are still checked.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "0.0.0.0:$(PORT)",
+                "--stop-delay",
+                "7",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(
+            t.refusals[0]
+                .message
+                .contains("--stop-delay: invalid duration \"7\"")
+        );
+    }
+
+    #[test]
     fn supervisor_flags_in_both_spellings_and_defaults() {
         let t = timing_of(container(
             &["changeover", "run"],
