@@ -280,7 +280,8 @@ fn supervisor(rest: &[String], script: bool) -> Result<Supervisor, String> {
     let checked = if unknown.is_empty() {
         args.clone()
     } else {
-        // Dropping whole flags leaves a line clap accepts: every flag of `run` takes a value.
+        // In a line clap accepted, a filled-in word before `--` is a flag's value: dropping it
+        // with its flag leaves a line clap accepts.
         parse_run(&known).map_err(|e| one_line(&e))?
     };
     let flags = checked
