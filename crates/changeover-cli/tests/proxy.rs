@@ -7,6 +7,9 @@
 //! answered 400 (never reaching the child), 502 (counted) or rolled back.
 //!
 //! Needs `node`, `python3` with `requests` and `uvicorn` (`.ci/run` installs them).
+//!
+//! One file above 500 lines on purpose: every test shares the helpers at the top (the supervisor
+//! in proxy mode, the three loads, the reload), and each reads as one scenario with real processes.
 
 mod support;
 
