@@ -480,6 +480,46 @@ async fn a_child_that_never_binds_its_port_is_rolled_back() {
     sup.server.wait_exit(DEADLINE).await;
 }
 
+/// Before any child is ready the proxy answers 503 itself, with `Retry-After`, counted as the
+/// proxy's own (`generation="none"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_any_child_is_ready_requests_are_answered_503_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nobind"), "").unwrap();
+    let (port, h) = (free_port(), health());
+    let listen = format!("127.0.0.1:{port}");
+    let py = fixture_arg("python_port.py");
+    let args = [
+        "--proxy",
+        "--listen",
+        &listen,
+        "--health",
+        &h,
+        "--upstream",
+        "env:PORT",
+    ];
+    let mut sup = Supervisor::start_in(dir, &args, &["python3", &py], |_| {});
+    sup.server.wait_for_line("not binding", DEADLINE).await;
+    let answer = raw(
+        port,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    let metrics = get_metrics(&sup).await;
+    let line = "changeover_proxy_requests_total{generation=\"none\",class=\"5xx\"} 1";
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} missing:\n{metrics}"
+    );
+    sup.server.signal(Signal::SIGTERM);
+    sup.server.wait_exit(DEADLINE).await;
+}
+
 /// Bad input: one line naming the flag, the problem and the fix, exit 2, before anything starts.
 #[tokio::test]
 async fn proxy_flags_refuse_bad_input_with_status_2() {
