@@ -244,6 +244,20 @@ impl Plane {
     }
 }
 
+/// The owner of the socket listening on 127.0.0.1:`port`, from `/proc/net/tcp`
+/// (`None` when it cannot be told).
+fn listener_uid(port: u16) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl, local_address, rem_address, st (0A: LISTEN), …, uid is the 8th field.
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+            .then(|| fields.get(7)?.parse().ok())
+            .flatten()
+    })
+}
+
 /// A connection accepted (`path` `None`), or `GET path` answered 2xx.
 async fn check(upstream: &Upstream, path: Option<String>) -> Result<(), String> {
     let refused = |e: io::Error| format!("cannot connect to {upstream}: {e}");
@@ -256,6 +270,19 @@ async fn check(upstream: &Upstream, path: Option<String>) -> Result<(), String> 
                 tokio::net::UnixStream::connect(p).await.map_err(refused)?,
             ),
         };
+    // A free port can be taken by another process between our choice and the
+    // child's bind; then it is not ours to route to. (Under root the child may
+    // drop to another user before it binds, so only a non-root supervisor can
+    // tell by the owner.)
+    if let Upstream::Tcp(a) = upstream {
+        let ours = nix::unistd::getuid().as_raw();
+        if let Some(uid) = listener_uid(a.port()).filter(|&uid| uid != ours && ours != 0) {
+            return Err(format!(
+                "port {} is listened on by uid {uid}, not by this user: another process took it",
+                a.port()
+            ));
+        }
+    }
     let Some(path) = path else {
         return Ok(());
     };
@@ -289,5 +316,47 @@ async fn check(upstream: &Upstream, path: Option<String>) -> Result<(), String> 
         Ok(())
     } else {
         Err(format!("GET {path} answered {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owner_of_a_loopback_listener_is_read_from_proc() {
+        let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(listener_uid(port), Some(nix::unistd::getuid().as_raw()));
+        drop(l);
+        assert_eq!(listener_uid(port), None);
+    }
+
+    #[tokio::test]
+    async fn a_check_reads_the_status_line() {
+        let l = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let upstream = Upstream::Tcp(l.local_addr().unwrap());
+        let serve = async {
+            for answer in [
+                "HTTP/1.1 503 Busy\r\n\r\n",
+                "HTTP/1.1 204 No Content\r\n\r\n",
+            ] {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _request = s.read(&mut buf).await.unwrap();
+                s.write_all(answer.as_bytes()).await.unwrap();
+            }
+        };
+        let checks = async {
+            let first = check(&upstream, Some("/healthz".into())).await;
+            let second = check(&upstream, Some("/healthz".into())).await;
+            (first, second)
+        };
+        let ((), (first, second)) = tokio::join!(serve, checks);
+        assert_eq!(first, Err("GET /healthz answered 503".into()));
+        assert_eq!(second, Ok(()));
+        assert_eq!(check(&upstream, None).await, Ok(()));
     }
 }
