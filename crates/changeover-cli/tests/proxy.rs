@@ -480,6 +480,50 @@ async fn a_child_that_never_binds_its_port_is_rolled_back() {
     sup.server.wait_exit(DEADLINE).await;
 }
 
+/// An HTTP/2 client (curl, prior knowledge) is served by the public side and forwarded to the
+/// HTTP/1.1 child, which sees `X-Forwarded-For` and `X-Forwarded-Proto`; with
+/// `--no-forwarded-headers` it sees neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_are_forwarded_with_forwarded_headers_unless_turned_off() {
+    let node = node();
+    for (flags, forwarded) in [
+        (&["--ready", "http:/"][..], true),
+        (&["--ready", "http:/", "--no-forwarded-headers"][..], false),
+    ] {
+        let (mut sup, port) = proxied(flags, &[&node[0], &node[1]]).await;
+        let url = format!("http://127.0.0.1:{port}/headers");
+        let out = tokio::time::timeout(
+            DEADLINE,
+            tokio::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "--http2-prior-knowledge",
+                    "-w",
+                    "\nversion %{http_version}",
+                    &url,
+                ])
+                .output(),
+        )
+        .await
+        .expect("curl within the deadline")
+        .expect("curl runs (apt-get install curl; .ci/run does)");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(said.ends_with("version 2"), "{said}");
+        assert_eq!(
+            said.contains("\"x-forwarded-for\":\"127.0.0.1\""),
+            forwarded,
+            "{said}"
+        );
+        assert_eq!(
+            said.contains("\"x-forwarded-proto\":\"http\""),
+            forwarded,
+            "{said}"
+        );
+        sup.server.signal(Signal::SIGTERM);
+        assert_eq!(sup.server.wait_exit(DEADLINE).await.code(), Some(0));
+    }
+}
+
 /// Before any child is ready the proxy answers 503 itself, with `Retry-After`, counted as the
 /// proxy's own (`generation="none"`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
