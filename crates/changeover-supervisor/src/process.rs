@@ -13,7 +13,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 
-use changeover::spawn::{ChildSpec, SpawnError, spawn_unreaped};
+use changeover::spawn::{ChildSpec, DEATH_SIGNAL, SpawnError, spawn_unreaped};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -65,6 +65,9 @@ impl Processes for RealProcesses {
             own_process_group: true,
             stdout: None,
             stderr: None,
+            // A SIGKILLed supervisor must not leave its children serving old
+            // code on the port (see DEATH_SIGNAL for why SIGKILL).
+            death_signal: Some(DEATH_SIGNAL),
         };
         let _guard = lock();
         let child = spawn_unreaped(spec)?;
@@ -96,6 +99,7 @@ impl Processes for RealProcesses {
             own_process_group: true,
             stdout: Some(Stdio::null()),
             stderr: Some(Stdio::null()),
+            death_signal: Some(DEATH_SIGNAL),
         };
         let _guard = lock();
         Ok(spawn_unreaped(spec)?.id())

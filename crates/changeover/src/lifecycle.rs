@@ -433,7 +433,9 @@ impl Lifecycle {
         });
         let mut notify = lock(&self.inner.notify);
         let result = match notify.handover.take() {
-            Some(parent) => parent.send("READY=1"),
+            // A successor is tied to its parent until now; from READY=1 on it
+            // is the server and outlives the parent, which exits once drained.
+            Some(parent) => crate::spawn::outlive_parent().and_then(|()| parent.send("READY=1")),
             None => match &notify.upstream {
                 Some(up) => up.send("READY=1"),
                 None => Ok(()),

@@ -121,6 +121,8 @@ pub(crate) async fn run(lc: Lifecycle) -> Result<u32, UpgradeError> {
             own_process_group: false,
             stdout: None,
             stderr: None,
+            // Until it is ready it must not outlive us; it clears this itself then.
+            death_signal: Some(spawn::DEATH_SIGNAL),
         })
     }
     .map_err(|e: SpawnError| UpgradeError::Spawn(e.to_string()))?;
