@@ -28,7 +28,7 @@ pub(crate) struct Args {
     pid_file: Option<PathBuf>,
 
     /// The control socket for reload, status and prestop (mode 0600) [default:
-    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>.sock].
+    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
 

@@ -78,7 +78,8 @@ pub fn run(config: Config) -> Result<u8, RunError> {
     //    (or adopted from systemd).
     let sockets = open_listeners(&config.listen)?;
     // 3. The control socket, mode 0600 through the umask: no thread exists yet.
-    let control = control::bind(&config.control).map_err(RunError::Control)?;
+    let control =
+        control::bind(&config.control, config.control_dir.as_deref()).map_err(RunError::Control)?;
     let result = after_control(&config, sockets, control);
     // 13. Clean up after ourselves, whether the child ran or a later step failed.
     if let Err(e) = std::fs::remove_file(&config.control) {
