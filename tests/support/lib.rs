@@ -137,6 +137,11 @@ impl Server {
         signal(self.pid(), sig);
     }
 
+    /// Whether the process that was started has exited, without waiting.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// Waits for the process that was started to exit.
     pub async fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         match tokio::time::timeout(deadline, self.child.wait()).await {

@@ -214,6 +214,7 @@ pub async fn serve(listener: TokioListener, events: UnboundedSender<Event>) {
         tracing::error!("the control socket is not a Unix socket");
         return;
     };
+    let mut failures = changeover::log_limit::LogLimit::new(Duration::from_secs(1));
     loop {
         match listener.accept().await {
             Ok((stream, _)) => match stream.peer_cred() {
@@ -233,8 +234,11 @@ pub async fn serve(listener: TokioListener, events: UnboundedSender<Event>) {
                 }
             },
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "control socket accept failed");
+                // EMFILE and friends: back off instead of spinning, and
+                // say so once a second, not at every try.
+                if let Some(n) = failures.hit(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, failures = n.total, unlogged = n.unlogged, "control socket accept failed; retrying every 100ms (logged at most once a second)");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

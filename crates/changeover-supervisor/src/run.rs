@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use changeover::listeners::{self, Inherited, ListenEnv, ListenError, Listener};
@@ -202,12 +202,7 @@ fn open_listeners(specs: &[ListenSpec]) -> Result<Vec<(String, OwnedFd)>, RunErr
     let mut inherited = Inherited::adopt(&env).map_err(RunError::Listen)?;
     let mut out: Vec<(String, OwnedFd)> = Vec::new();
     let mut keep = |name: &str, l: Listener| -> Result<(), RunError> {
-        let fd = l.as_fd().try_clone_to_owned().map_err(|source| {
-            RunError::Listen(ListenError::Bind {
-                addr: l.local_addr().clone(),
-                source,
-            })
-        })?;
+        let fd = l.copy_fd().map_err(RunError::Listen)?;
         out.push((name.to_owned(), fd));
         Ok(())
     };

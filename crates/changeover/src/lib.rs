@@ -64,6 +64,7 @@ mod addr;
 mod duration;
 mod lifecycle;
 pub mod listeners;
+pub mod log_limit;
 pub mod notify;
 mod pidfile;
 pub mod spawn;

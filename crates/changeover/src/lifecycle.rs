@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::future::Future;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -307,7 +307,7 @@ impl NotifyTargets {
                     .map_err(Error::Notify)?,
                 upstream: Some(up)
                     .filter(|v| !v.is_empty())
-                    .map(parse)
+                    .map(|v| NotifyAddr::parse_var(UPSTREAM_NOTIFY_VAR, &v).map(Notifier::new))
                     .transpose()
                     .map_err(Error::Notify)?,
             }),
@@ -402,13 +402,7 @@ impl Lifecycle {
                 l
             }
         };
-        let copy = listener
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|source| ListenError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let copy = listener.copy_fd()?;
         lock(&self.inner.passed).push((name.to_owned(), copy));
         Ok(listener)
     }

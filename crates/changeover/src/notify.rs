@@ -36,9 +36,11 @@ pub enum NotifyAddr {
     Abstract(Vec<u8>),
 }
 
-/// A `NOTIFY_SOCKET` value that is not a socket address.
+/// A `NOTIFY_SOCKET` value (or the value of another variable holding a
+/// notify address) that is not a socket address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyAddrError {
+    var: &'static str,
     value: String,
 }
 
@@ -46,8 +48,8 @@ impl fmt::Display for NotifyAddrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "NOTIFY_SOCKET={:?} is not a socket address: it must be an absolute path or an abstract name starting with @; unset it or fix the process that started this one",
-            self.value
+            "{}={:?} is not a socket address: it must be an absolute path or an abstract name starting with @; unset it or fix the process that started this one",
+            self.var, self.value
         )
     }
 }
@@ -57,11 +59,18 @@ impl std::error::Error for NotifyAddrError {}
 impl NotifyAddr {
     /// Reads a `NOTIFY_SOCKET` value.
     pub fn parse(value: &OsStr) -> Result<NotifyAddr, NotifyAddrError> {
+        NotifyAddr::parse_var("NOTIFY_SOCKET", value)
+    }
+
+    /// Reads a notify address from the variable `var` (named in the error:
+    /// `CHANGEOVER_NOTIFY_UPSTREAM` is not `NOTIFY_SOCKET`).
+    pub fn parse_var(var: &'static str, value: &OsStr) -> Result<NotifyAddr, NotifyAddrError> {
         let bytes = value.as_bytes();
         match bytes.first() {
             Some(b'/') => Ok(NotifyAddr::Path(PathBuf::from(value))),
             Some(b'@') if bytes.len() > 1 => Ok(NotifyAddr::Abstract(bytes[1..].to_vec())),
             _ => Err(NotifyAddrError {
+                var,
                 value: value.to_string_lossy().into_owned(),
             }),
         }
@@ -308,7 +317,12 @@ mod tests {
         assert_eq!(a.to_env_value(), "@abc");
         for bad in ["", "@", "relative/path"] {
             let e = NotifyAddr::parse(OsStr::new(bad)).unwrap_err().to_string();
-            assert!(e.contains("NOTIFY_SOCKET"), "{e}");
+            assert!(e.starts_with("NOTIFY_SOCKET="), "{e}");
+            // Regression (issue 9, item 5): the upstream variable was reported as NOTIFY_SOCKET.
+            let e = NotifyAddr::parse_var("CHANGEOVER_NOTIFY_UPSTREAM", OsStr::new(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("CHANGEOVER_NOTIFY_UPSTREAM="), "{e}");
         }
     }
 
