@@ -9,9 +9,11 @@
 //! fault-table tests (`faults.rs`) and every upgrade test show.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use changeover_tests::{Server, example_bin, free_port, kill_if_alive, signal, wait_gone};
+use changeover_tests::{
+    Server, example_bin, free_port, kill_if_alive, signal, wait_bindable, wait_gone,
+};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -24,20 +26,6 @@ fn successor_pid(line: &str) -> u32 {
         .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no successor pid in {line:?}"))
-}
-
-/// Waits, with the deadline, until `port` on 127.0.0.1 can be bound again.
-pub async fn wait_bindable(port: u16, deadline: Duration) -> bool {
-    let end = Instant::now() + deadline;
-    loop {
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn deploy(from: &Path, to: &Path) {

@@ -9,25 +9,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use changeover_tests::{alive, kill_if_alive, signal, wait_gone};
+use changeover_tests::{alive, kill_if_alive, signal, wait_bindable, wait_gone};
 use nix::sys::signal::Signal;
 use support::{DEADLINE, Supervisor, example, free_port, script};
-
-/// Waits, with the deadline, until `port` on 127.0.0.1 can be bound again.
-async fn wait_bindable(port: u16, deadline: Duration) -> bool {
-    let end = Instant::now() + deadline;
-    loop {
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// A serving child and a reload's new child that is still starting, both
 /// gone once the supervisor is SIGKILLed; and the port free again.

@@ -261,6 +261,16 @@ async fn receive_notifications(receiver: NotifyReceiver, events: mpsc::Unbounded
     loop {
         match receiver.recv().await {
             Ok(report) => {
+                // A READY=1 can come from a child that died right after sending it (or while
+                // the supervisor was stopped): its exit, if it has happened, is known first,
+                // so that the reload rolls back instead of handing over to nobody.
+                if report.as_ref().is_ok_and(|r| r.is_ready()) {
+                    for (pid, status) in reap_all() {
+                        if events.send(Event::Exited { pid, status }).is_err() {
+                            return;
+                        }
+                    }
+                }
                 if events.send(Event::Notify(report)).is_err() {
                     return;
                 }

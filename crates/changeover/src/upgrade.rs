@@ -142,6 +142,12 @@ pub(crate) async fn run(lc: Lifecycle) -> Result<u32, UpgradeError> {
                         tracing::info!(successor = pid, status, "successor status");
                     }
                     if report.is_ready() {
+                        // It may have died right after sending READY=1: hand over only to a
+                        // successor that is still there.
+                        if let Ok(Some(status)) = child.try_wait() {
+                            candidate.child = None;
+                            return Err(UpgradeError::Exited(describe_exit(status)));
+                        }
                         candidate.hand_over();
                         return Ok(pid);
                     }
