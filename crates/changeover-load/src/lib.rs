@@ -109,6 +109,9 @@
 mod config;
 mod driver;
 mod during;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod outcome;
 mod probe;
