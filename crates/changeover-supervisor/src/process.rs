@@ -4,8 +4,13 @@
 //! The supervisor reaps with `waitpid(-1)`, as a PID 1 or a subreaper must,
 //! so nobody else may wait for its children: they are started with
 //! [`changeover::spawn::spawn_unreaped`], and starting and reaping take one
-//! lock, because when `exec` fails the standard library reaps the failed
-//! child itself and must find it still there.
+//! lock, because when `exec` fails `spawn_unreaped` reaps the failed child
+//! itself and must find it still there.
+//!
+//! Every child and probe is tied to the supervisor
+//! ([`changeover::spawn::DEATH_SIGNAL`]): a supervisor killed by SIGKILL
+//! takes them along instead of leaving them on the port. Only direct
+//! children: what a child forks itself it must tie itself.
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
