@@ -33,13 +33,21 @@ fi
 if ! rustc --version | grep -q nightly; then
     export RUSTC_BOOTSTRAP=1
 fi
-if ! cargo fuzz build "${profile[@]}" ${targets[@]+"${targets[@]}"} >build.log 2>&1; then
-    echo "fuzz/run.sh: skipped: the fuzz targets do not build with this toolchain (sanitizer support?); see fuzz/build.log:" >&2
+known=$(cargo fuzz list)
+for t in ${targets[@]+"${targets[@]}"}; do
+    if ! grep -qx "$t" <<<"$known"; then
+        echo "fuzz/run.sh: no target $t; the targets are: $(echo $known)" >&2
+        exit 2
+    fi
+done
+# One build for every target (cargo fuzz build builds one target, or all of them).
+if ! cargo fuzz build ${profile[@]+"${profile[@]}"} >build.log 2>&1; then
+    echo "fuzz/run.sh: skipped: the fuzz targets do not build with this toolchain (sanitizer support, a C++ compiler for libFuzzer?); see fuzz/build.log:" >&2
     tail -5 build.log >&2
     exit 3
 fi
 if [ ${#targets[@]} -eq 0 ]; then
-    mapfile -t targets < <(cargo fuzz list)
+    mapfile -t targets <<<"$known"
 fi
 
 # Seed inputs: what the parsers really see.
@@ -77,7 +85,7 @@ for t in "${targets[@]}"; do
     seed "$t"
     log="run-$t.log"
     echo "== $t: ${seconds}s"
-    if cargo fuzz run "${profile[@]}" "$t" "corpus/$t" -- \
+    if cargo fuzz run ${profile[@]+"${profile[@]}"} "$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -max_len=4096 -print_final_stats=1 \
         >"$log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$log" | tr '\n' ' '
