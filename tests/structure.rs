@@ -326,7 +326,10 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 fn crate_srcs() -> Vec<(String, PathBuf)> {
     let root = workspace_root();
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(root.join("crates")).expect("read crates/").flatten() {
+    for entry in std::fs::read_dir(root.join("crates"))
+        .expect("read crates/")
+        .flatten()
+    {
         let src = entry.path().join("src");
         if src.is_dir() {
             out.push((entry.file_name().to_string_lossy().into_owned(), src));

@@ -28,7 +28,7 @@ pub struct RunArgs {
     pub pid_file: Option<PathBuf>,
 
     /// The control socket for reload, status and prestop (mode 0600) [default:
-    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>.sock].
+    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 
@@ -80,7 +80,7 @@ pub struct RunArgs {
 )]
 pub struct PrestopArgs {
     /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
+    /// /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 }

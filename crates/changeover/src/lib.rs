@@ -93,6 +93,7 @@ pub mod drain;
 mod duration;
 mod lifecycle;
 pub mod listeners;
+pub mod log_limit;
 pub mod notify;
 mod pidfile;
 pub mod process;
