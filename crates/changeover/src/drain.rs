@@ -12,7 +12,8 @@
 //! | 4. cut | the drain deadline (default 20 s after step 3) passes, or a second stop signal comes, with connections still open | `cut` | Every connection is dropped at once; the generation exits with status 1. Tasks that ignore the token get 1 s more, then are left behind. |
 //!
 //! Without step 4, the generation ends (phase [`Stopped`](Phase::Stopped),
-//! status 0) as soon as the last tracked connection or task is gone.
+//! status 0) as soon as the accept loops ended and the last tracked
+//! connection or task is gone.
 //!
 //! # One connection
 //!
@@ -85,6 +86,12 @@ struct Shared {
     cut: CancellationToken,
     /// Every connection and every task spawned through the lifecycle.
     tracker: TaskTracker,
+    /// The accept loops, apart from `tracker`: they end at step 3, but a
+    /// loop that just took a connection from the kernel tracks it a moment
+    /// later, on its own thread. Had the drain found `tracker` empty in
+    /// between, the process would exit and the client, its request
+    /// unread, would get a reset.
+    acceptors: TaskTracker,
     lame_duck: Duration,
 }
 
@@ -147,6 +154,15 @@ impl DrainSignals {
     {
         self.0.tracker.spawn(connection);
     }
+
+    /// Runs an accept loop, which must end at step 3: the drain counts
+    /// the connections only once every accept loop ended.
+    pub(crate) fn track_acceptor<F>(&self, accept_loop: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.acceptors.spawn(accept_loop);
+    }
 }
 
 /// How long each wait of a stop lasts.
@@ -173,6 +189,7 @@ impl Drain {
             stop_accepting: CancellationToken::new(),
             cut: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            acceptors: TaskTracker::new(),
             lame_duck,
         }))
     }
@@ -249,6 +266,7 @@ impl Drain {
         }
         shared.stop_accepting.cancel();
         on_stop_accepting();
+        shared.acceptors.close();
         shared.tracker.close();
         tracing::info!(
             open = shared.tracker.len(),
@@ -256,8 +274,12 @@ impl Drain {
             "stopped accepting; draining"
         );
         if !force {
+            let drained = async {
+                shared.acceptors.wait().await;
+                shared.tracker.wait().await;
+            };
             tokio::select! {
-                _ = shared.tracker.wait() => {}
+                _ = drained => {}
                 _ = tokio::time::sleep(deadlines.drain) => {
                     force = true;
                     tracing::warn!(open = shared.tracker.len(), "drain deadline reached: closing what is left");
@@ -369,5 +391,37 @@ mod tests {
         assert!(!cut, "nothing was open");
         assert_eq!(start.elapsed(), Duration::from_secs(1));
         assert!(drain.0.stop_accepting.is_cancelled() && drain.0.cut.is_cancelled());
+    }
+
+    /// Regression (a reset in the upgrade test's one-request-per-connection
+    /// load, at a drain that found nothing open): an accept loop that took a
+    /// connection from the kernel just as accepting stopped tracks it a
+    /// moment later; the drain waits for that connection instead of ending
+    /// the generation under it.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_accepted_as_accepting_stops_is_drained() {
+        let drain = Drain::new(Duration::from_secs(1));
+        let signals = drain.signals();
+        let acceptor = signals.clone();
+        signals.track_acceptor(async move {
+            acceptor.accepting_stopped().await;
+            tokio::task::yield_now().await;
+            acceptor.track(tokio::time::sleep(Duration::from_secs(2)));
+        });
+        drain.begin();
+        let start = tokio::time::Instant::now();
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let cut = drain
+            .complete(
+                Deadlines {
+                    stop_delay: Duration::ZERO,
+                    drain: Duration::from_secs(20),
+                },
+                never,
+                || {},
+            )
+            .await;
+        assert!(!cut, "the connection finished before the deadline");
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
     }
 }
