@@ -43,6 +43,8 @@
 //!
 //! The lifecycle owns the sending side of this protocol (`Drain`); the
 //! serve path gets its receiving side (`DrainSignals`) and can only obey it.
+//! A connection asks for steps 3 and 4 on every poll, through a `StepWatch`:
+//! one atomic load, its task's waker registered with the tokens once.
 
 use std::future::Future;
 use std::pin::Pin;
