@@ -26,7 +26,7 @@ pub(crate) fn serve<S: HttpService>(
     let listener = listener.into_tokio()?;
     let service = DrainAwareService::new(signals.clone(), health, service);
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    tokio::spawn(accept_loop(signals, listener, builder, service));
+    signals.track_acceptor(accept_loop(signals.clone(), listener, builder, service));
     Ok(())
 }
 
