@@ -51,6 +51,35 @@ async fn run_rejects_bad_flags_with_status_2() {
             &["--ready \"http\": not a readiness check"],
         ),
         (&["--max-draining", "none"], &["--max-draining \"none\""]),
+        (
+            &["--listen", "0.0.0.0:99999"],
+            &[
+                "--listen: invalid listen address \"0.0.0.0:99999\": the port is not a number from 0 to 65535",
+            ],
+        ),
+        (
+            &["--listen", ":::8080"],
+            &["an IPv6 host must be written in brackets", "[V6]:PORT"],
+        ),
+        (
+            &["--listen", "web+tls=127.0.0.1:0"],
+            &["--listen: invalid socket name \"web+tls\"", "NAME=ADDR"],
+        ),
+        (
+            &["--listen", "127.0.0.1:0", "--listen", "http=127.0.0.1:0"],
+            &["--listen: the name \"http\" is given twice"],
+        ),
+        (
+            &["--ready", "exec:"],
+            &["--ready \"exec:\": not a readiness check", "exec:COMMAND"],
+        ),
+        (
+            &["--ready", "delay:90s"],
+            &[
+                "--ready delay:90s is not shorter than --ready-timeout 60s",
+                "raise the timeout",
+            ],
+        ),
     ];
     for (flags, needles) in cases {
         let mut args = vec!["run"];

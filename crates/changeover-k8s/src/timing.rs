@@ -16,10 +16,17 @@
 //!   delay counts once, not twice.
 //!
 //! `changeover run` and `changeover prestop` command lines are read with the CLI's own clap
-//! definitions and duration parser (`changeover-flags`), so the lint credits exactly what the CLI
-//! would do. A command line the CLI refuses is a [`Refusal`]: the container never starts, or the
-//! hook exits at once and gives no delay. So is a `changeover prestop` with no `changeover run`
-//! to talk to (it exits 1 at once).
+//! definitions, and `changeover run`'s flags checked with the very function the supervisor checks
+//! its own with (`changeover_flags::run::RunArgs::check`: durations, signals, addresses, names,
+//! `--ready`, `--max-draining`, the command), so the lint credits exactly what the CLI would do.
+//! A command line the CLI refuses is a [`Refusal`]: the container never starts, or the hook
+//! exits at once and gives no delay. So is a `changeover prestop` with no `changeover run` to
+//! talk to (it exits 1 at once).
+//!
+//! A flag whose value the kubelet (`$(VAR)`) or a `sh -c` script (`$VAR`, `${VAR}`, `` `…` ``)
+//! fills in is not checked: the manifest does not show the value. A stop delay or drain deadline
+//! written that way is unknown. A host name in an address is not resolved either: whether it
+//! resolves inside the pod is not visible here.
 //!
 //! A preStop sleep in front of `changeover run` adds up: the sleep runs first, then SIGTERM starts
 //! the supervisor's own delay.
@@ -30,23 +37,23 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use changeover_flags::cli::{RunArgs, one_line, parse_prestop, parse_run};
-use changeover_flags::signal::reload_signal_problem;
-use changeover_flags::{FlagError, duration_flag, parse_signal};
+use changeover_flags::cli::{one_line, parse_prestop, parse_run};
+use changeover_flags::run::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_READY_TIMEOUT,
+};
 
 use crate::duration::{FOREVER_MS, duration_ms, format_ms, parse_sleep_args};
 use crate::model::{Container, Handler, PodTemplate};
-use crate::shell::{basename, commands_of};
+use crate::shell::{basename, commands_of, shell_script};
 
 /// `changeover run`'s stop delay when `KUBERNETES_SERVICE_HOST` is set and no flag says otherwise
-/// (the library's `DEFAULT_KUBERNETES_STOP_DELAY`; a test in the CLI checks they agree).
-pub const SUPERVISOR_DEFAULT_STOP_DELAY_MS: u64 = 5_000;
-/// `changeover run`'s default drain deadline (the library's `DEFAULT_DRAIN_TIMEOUT`).
-pub const SUPERVISOR_DEFAULT_DRAIN_MS: u64 = 20_000;
-/// `changeover run`'s default readiness deadline (the library's `DEFAULT_READY_TIMEOUT`).
-pub const SUPERVISOR_DEFAULT_READY_MS: u64 = 60_000;
+/// (`changeover_flags::run::DEFAULT_KUBERNETES_STOP_DELAY`, which the supervisor uses).
+pub const SUPERVISOR_DEFAULT_STOP_DELAY_MS: u64 = DEFAULT_KUBERNETES_STOP_DELAY.as_millis() as u64;
+/// `changeover run`'s default drain deadline (`changeover_flags::run::DEFAULT_DRAIN_TIMEOUT`).
+pub const SUPERVISOR_DEFAULT_DRAIN_MS: u64 = DEFAULT_DRAIN_TIMEOUT.as_millis() as u64;
+/// `changeover run`'s default readiness deadline (`changeover_flags::run::DEFAULT_READY_TIMEOUT`).
+pub const SUPERVISOR_DEFAULT_READY_MS: u64 = DEFAULT_READY_TIMEOUT.as_millis() as u64;
 
 /// Programs that return at once, so a hook made only of them delays nothing.
 pub(crate) const INSTANT: &[&str] = &[
@@ -172,21 +179,74 @@ fn find_invocation(commands: &[Vec<String>], subcommand: &str) -> Option<Invocat
     })
 }
 
+/// Whether a word's value is filled in when the container starts: by the kubelet (`$(VAR)`,
+/// in any command or args) or, in a `sh -c` script, by the shell (`$VAR`, `${VAR}`, `$1`,
+/// `` `cmd` ``).
+fn filled_in(word: &str, script: bool) -> bool {
+    if word.contains("$(") {
+        return true;
+    }
+    script
+        && (word.contains('`')
+            || word.split('$').skip(1).any(|after| {
+                after.starts_with(|c: char| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '_' | '{' | '@' | '*' | '#' | '?' | '!' | '-' | '$')
+                })
+            }))
+}
+
+/// The flag words of a `changeover run` line (before `--`) without the flags whose value is
+/// filled in when the container starts (`--listen 0.0.0.0:$(PORT)`, `--stop-delay=$DELAY`), and
+/// the names of those flags: the lint cannot check what the manifest does not show.
+fn without_filled_in(rest: &[String], script: bool) -> (Vec<String>, Vec<String>) {
+    let mut kept = Vec::with_capacity(rest.len());
+    let mut unknown = Vec::new();
+    let mut words = rest.iter().peekable();
+    while let Some(word) = words.next() {
+        if word == "--" {
+            kept.push(word.clone());
+            kept.extend(words.by_ref().cloned());
+            break;
+        }
+        match word.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && filled_in(value, script) => {
+                unknown.push(flag.to_owned());
+                continue;
+            }
+            _ => {}
+        }
+        if word.starts_with("--") && !word.contains('=') {
+            if let Some(value) = words.peek() {
+                if filled_in(value, script) {
+                    unknown.push(word.clone());
+                    words.next();
+                    continue;
+                }
+            }
+        }
+        kept.push(word.clone());
+    }
+    (kept, unknown)
+}
+
 /// What the CLI makes of each distinct `changeover` command line, remembered so that a run over
 /// thousands of containers with the same command parses it once (clap is not free).
 #[derive(Debug, Default)]
 pub struct CommandLines {
-    run: HashMap<Vec<String>, Result<Supervisor, String>>,
+    /// By the words after `changeover run`, and whether a shell script holds them.
+    run: HashMap<(Vec<String>, bool), Result<Supervisor, String>>,
     prestop: HashMap<Vec<String>, Result<Option<PathBuf>, String>>,
 }
 
 impl CommandLines {
-    fn run(&mut self, rest: &[String]) -> Result<Supervisor, String> {
-        if let Some(known) = self.run.get(rest) {
+    fn run(&mut self, rest: &[String], script: bool) -> Result<Supervisor, String> {
+        let key = (rest.to_vec(), script);
+        if let Some(known) = self.run.get(&key) {
             return known.clone();
         }
-        let parsed = supervisor(rest);
-        self.run.insert(rest.to_vec(), parsed.clone());
+        let parsed = supervisor(rest, script);
+        self.run.insert(key, parsed.clone());
         parsed
     }
 
@@ -211,67 +271,45 @@ struct Supervisor {
     control: Option<PathBuf>,
 }
 
-/// Reads `changeover run`'s flags exactly as the CLI does, or says why the CLI refuses them.
-fn supervisor(rest: &[String]) -> Result<Supervisor, String> {
-    let args: RunArgs = parse_run(rest).map_err(|e| one_line(&e))?;
-    let refused = |e: FlagError| format!("changeover run: {e}");
-    let stop = duration_flag(
-        "--stop-delay",
-        args.stop_delay.as_deref(),
-        Duration::from_millis(SUPERVISOR_DEFAULT_STOP_DELAY_MS),
-    )
-    .map_err(refused)?;
-    let drain = duration_flag(
-        "--drain-timeout",
-        args.drain_timeout.as_deref(),
-        Duration::from_millis(SUPERVISOR_DEFAULT_DRAIN_MS),
-    )
-    .map_err(refused)?;
-    duration_flag(
-        "--ready-timeout",
-        args.ready_timeout.as_deref(),
-        Duration::from_millis(SUPERVISOR_DEFAULT_READY_MS),
-    )
-    .map_err(refused)?;
-    if let Some(delay) = args.ready.as_deref().and_then(|r| r.strip_prefix("delay:")) {
-        duration_flag("--ready delay:", Some(delay), Duration::ZERO).map_err(refused)?;
-    }
-    for (flag, value) in [
-        ("--stop-signal", &args.stop_signal),
-        ("--reload-signal", &args.reload_signal),
-    ] {
-        let Some(v) = value else { continue };
-        let Some(signal) = parse_signal(v) else {
-            return Err(refused(FlagError::UnknownSignal {
-                flag,
-                value: v.clone(),
-            }));
-        };
-        if flag == "--reload-signal" {
-            if let Some(problem) = reload_signal_problem(signal) {
-                return Err(refused(FlagError::UnusableSignal {
-                    flag,
-                    signal,
-                    problem,
-                }));
-            }
+/// Reads `changeover run`'s flags exactly as the CLI does, or says why the CLI refuses them:
+/// clap's error, or the supervisor's own check's (the same function), after `changeover run: `
+/// as the CLI prints it.
+fn supervisor(rest: &[String], script: bool) -> Result<Supervisor, String> {
+    let args = parse_run(rest).map_err(|e| one_line(&e))?;
+    let (known, unknown) = without_filled_in(rest, script);
+    let checked = if unknown.is_empty() {
+        args.clone()
+    } else {
+        // In a line clap accepted, a filled-in word before `--` is a flag's value: dropping it
+        // with its flag leaves a line clap accepts.
+        parse_run(&known).map_err(|e| one_line(&e))?
+    };
+    let flags = checked
+        .check()
+        .map_err(|e| format!("changeover run: {e}"))?;
+    let step = |flag: &str, value: &Option<String>, ms: u64, what: &str| {
+        if unknown.iter().any(|u| u == flag) {
+            return StopStep::unknown(format!(
+                "{flag} {} of changeover run, filled in when the container starts",
+                value.as_deref().unwrap_or_default()
+            ));
         }
-    }
-    let step = |flag: &str, value: &Option<String>, ms: u64, what: &str| match value {
-        Some(v) => StopStep::known(ms, format!("{flag} {v} of changeover run")),
-        None => StopStep::known(ms, format!("changeover run's default {what}")),
+        match value {
+            Some(v) => StopStep::known(ms, format!("{flag} {v} of changeover run")),
+            None => StopStep::known(ms, format!("changeover run's default {what}")),
+        }
     };
     Ok(Supervisor {
         stop_delay: step(
             "--stop-delay",
             &args.stop_delay,
-            duration_ms(stop),
+            duration_ms(flags.stop_delay_or_default(true)),
             "stop delay",
         ),
         drain: step(
             "--drain-timeout",
             &args.drain_timeout,
-            duration_ms(drain),
+            duration_ms(flags.drain_timeout),
             "drain deadline",
         ),
         control: args.control,
@@ -284,8 +322,9 @@ fn run_of(
     container: &Container,
     lines: &mut CommandLines,
 ) -> Option<(Invocation, Result<Supervisor, String>)> {
-    let invocation = find_invocation(&commands_of(&container.argv()), "run")?;
-    let supervisor = lines.run(&invocation.rest);
+    let argv = container.argv();
+    let invocation = find_invocation(&commands_of(&argv), "run")?;
+    let supervisor = lines.run(&invocation.rest, shell_script(&argv).is_some());
     Some((invocation, supervisor))
 }
 
@@ -654,6 +693,150 @@ mod tests {
             let t = timing_of(container(&command, &[], None));
             assert!(t.fails_to_start(), "{flags:?}");
         }
+    }
+
+    #[test]
+    fn every_check_of_the_supervisor_is_the_lints() {
+        // Issue 10: the lint knew durations and signals only; `--listen 0.0.0.0:99999` never
+        // starts either. Each refusal is the supervisor's own message (changeover-flags).
+        for (flags, message) in [
+            (
+                &["--listen", "0.0.0.0:99999", "--", "app"][..],
+                "changeover run: --listen: invalid listen address \"0.0.0.0:99999\": the port is not a number from 0 to 65535",
+            ),
+            (
+                &["--health", "9090", "--", "app"],
+                "changeover run: --health: invalid listen address \"9090\": it has no port",
+            ),
+            (
+                &["--listen", "web+tls=0.0.0.0:8443", "--", "app"],
+                "changeover run: --listen: invalid socket name \"web+tls\"",
+            ),
+            (
+                &[
+                    "--listen",
+                    "0.0.0.0:8080",
+                    "--listen",
+                    "http=0.0.0.0:8081",
+                    "--",
+                    "app",
+                ],
+                "changeover run: --listen: the name \"http\" is given twice",
+            ),
+            (
+                &["--ready", "tcp:8080", "--", "app"],
+                "changeover run: --ready \"tcp:8080\": not a readiness check",
+            ),
+            (
+                &["--ready", "delay:90s", "--", "app"],
+                "changeover run: --ready delay:90s is not shorter than --ready-timeout 60s",
+            ),
+            (
+                &["--max-draining", "0", "--", "app"],
+                "changeover run: --max-draining \"0\": write a whole number of at least 1",
+            ),
+            (
+                &["--listen", "0.0.0.0:8080", "--"],
+                "changeover run: no command given",
+            ),
+        ] {
+            let mut command = vec!["changeover", "run"];
+            command.extend_from_slice(flags);
+            let t = timing_of(container(&command, &[], None));
+            assert!(t.fails_to_start(), "{command:?}");
+            assert!(
+                t.refusals[0].message.starts_with(message),
+                "{command:?}: {}",
+                t.refusals[0].message
+            );
+        }
+        // A host name is not resolved: whether it resolves in the pod is not visible here.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "db-proxy.internal:5432",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+    }
+
+    #[test]
+    fn values_filled_in_when_the_container_starts_are_not_checked() {
+        // `$(VAR)` is the kubelet's, in command and args alike; `$VAR` only a shell's.
+        let t = timing_of(container(
+            &["changeover", "run"],
+            &[
+                "--listen=0.0.0.0:$(PORT)",
+                "--stop-delay",
+                "$(STOP_DELAY)",
+                "--drain-timeout",
+                "25s",
+                "--",
+                "app",
+            ],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert!(t.has_stop_delay() && !t.exact(), "{t:?}");
+        assert_eq!(t.drain_ms(), 25_000);
+        let t = timing_of(container(
+            &[
+                "sh",
+                "-c",
+                "exec changeover run --listen \"0.0.0.0:${PORT}\" --drain-timeout=$DRAIN -- app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.refusals.is_empty(), "{:?}", t.refusals);
+        assert_eq!(
+            t.drain,
+            Some(StopStep::unknown(
+                "--drain-timeout $DRAIN of changeover run, filled in when the container starts"
+                    .into()
+            ))
+        );
+        assert_eq!(t.stop_delay_ms(), SUPERVISOR_DEFAULT_STOP_DELAY_MS);
+        // Without a shell nothing expands `$PORT`: the CLI gets it as written and refuses it.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "0.0.0.0:$PORT",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(t.fails_to_start());
+        // The other flags of the line are still checked.
+        let t = timing_of(container(
+            &[
+                "changeover",
+                "run",
+                "--listen",
+                "0.0.0.0:$(PORT)",
+                "--stop-delay",
+                "7",
+                "--",
+                "app",
+            ],
+            &[],
+            None,
+        ));
+        assert!(
+            t.refusals[0]
+                .message
+                .contains("--stop-delay: invalid duration \"7\"")
+        );
     }
 
     #[test]

@@ -138,13 +138,13 @@ mod tests {
     fn exactly_full_is_fine_one_more_is_not() {
         let fits = pod(
             "  terminationGracePeriodSeconds: 12\n",
-            "[changeover, run, --stop-delay=5s, --drain-timeout=5s]",
+            "[changeover, run, --stop-delay=5s, --drain-timeout=5s, --, app]",
             "",
         );
         assert!(findings("grace-budget", &fits).is_empty());
         let over = pod(
             "  terminationGracePeriodSeconds: 11\n",
-            "[changeover, run, --stop-delay=5s, --drain-timeout=5s]",
+            "[changeover, run, --stop-delay=5s, --drain-timeout=5s, --, app]",
             "",
         );
         assert_eq!(findings("grace-budget", &over).len(), 1);
