@@ -155,16 +155,36 @@ pub(crate) fn request(
     })
 }
 
-/// Rewrites an upstream's response head for the client: hop-by-hop fields
-/// removed; for a 101, `Upgrade` kept and `Connection: upgrade` set.
-pub(crate) fn response(headers: &mut HeaderMap, switching: bool) {
-    let mut present = Present::scan(headers);
-    strip_hop_by_hop(headers, &mut present);
-    if switching {
-        headers.insert(CONNECTION, UPGRADE_VALUE);
-    } else if present.upgrade {
-        headers.remove(UPGRADE);
-    }
+/// The hop-by-hop fields RFC 9110 §7.6.1 names, whether `Connection`
+/// lists them or not. A response's are dropped as its head is parsed
+/// (`upstream::head`); a request's by [`request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hop {
+    Connection,
+    KeepAlive,
+    ProxyConnection,
+    Te,
+    TransferEncoding,
+    Upgrade,
+}
+
+/// Which hop-by-hop field `name` is (any case), if it is one.
+pub(crate) fn hop_by_hop(name: &[u8]) -> Option<Hop> {
+    // By length first: most fields are none of these, and are told so by
+    // one comparison.
+    let (hop, want): (Hop, &[u8]) = match name.len() {
+        2 => (Hop::Te, b"te"),
+        7 => (Hop::Upgrade, b"upgrade"),
+        10 => match name[0] | 0x20 {
+            b'c' => (Hop::Connection, b"connection"),
+            b'k' => (Hop::KeepAlive, b"keep-alive"),
+            _ => return None,
+        },
+        16 => (Hop::ProxyConnection, b"proxy-connection"),
+        17 => (Hop::TransferEncoding, b"transfer-encoding"),
+        _ => return None,
+    };
+    name.eq_ignore_ascii_case(want).then_some(hop)
 }
 
 /// Removes the fields named in `Connection`, `Connection` itself, and the

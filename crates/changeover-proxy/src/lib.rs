@@ -118,6 +118,7 @@ mod pool;
 mod routes;
 mod service;
 mod tunnel;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -12,16 +12,21 @@ use std::time::Instant;
 use http::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::Shared;
-use crate::body::{Exchange, ReqBody, ResponseBody};
+use crate::body::{ResponseBody, Streaming, complete};
 use crate::headers::{self, ForwardedValues};
 use crate::metrics::UpstreamError;
-use crate::pool::Conn;
 use crate::routes::{Gen, InFlight};
 use crate::tunnel;
+use crate::upstream::Conn;
+use crate::upstream::decode::Decoder;
+use crate::upstream::exchange::{self, Cause, Failure};
+use crate::upstream::head::{self, BodyFraming, Framing, ResponseHead};
+use crate::upstream::send::Outgoing;
 
 /// The future of one proxied request. It never fails: every failure is
 /// answered with a status (502, 503, 400, 405) and a short text.
@@ -59,13 +64,7 @@ impl ProxyService {
     }
 
     fn forward(&self, req: Request<Incoming>) -> ResponseFuture {
-        let client = self.client.clone();
-        Box::pin(async move {
-            let start = Instant::now();
-            let resp = route(&client, req, start).await;
-            client.shared.global.observe(start.elapsed());
-            Ok(resp)
-        })
+        Box::pin(route(self.client.clone(), req))
     }
 }
 
@@ -102,7 +101,21 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Response<ResponseBody> {
+async fn route(
+    client: Arc<Client>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let start = Instant::now();
+    let resp = forward(&client, req, start).await;
+    client.shared.global.observe(start.elapsed());
+    Ok(resp)
+}
+
+async fn forward(
+    client: &Client,
+    req: Request<Incoming>,
+    start: Instant,
+) -> Response<ResponseBody> {
     let shared = &client.shared;
     if req.method() == Method::CONNECT {
         return unrouted(
@@ -131,15 +144,26 @@ async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Respo
             .headers
             .insert(HOST, flight.generation().pool.host().clone());
     }
-    // The client's upgrade handle stays here; nothing else of the server's
-    // bookkeeping is meant for the upstream.
-    let on_client = parts.extensions.remove::<OnUpgrade>();
-    parts.extensions.clear();
     if info.upgrade {
+        // The client's side of the upgrade, which hyper's server hands over
+        // once the 101 is written.
+        let on_client = parts.extensions.remove::<OnUpgrade>();
         // Boxed: rare, and it would make every request's future bigger.
         return Box::pin(upgrade(parts, body, on_client, flight)).await;
     }
-    exchange(shared, parts, ReqBody::new(body), flight, start).await
+    exchange(shared, &parts, body, flight, start).await
+}
+
+/// The request body, framed for the upstream; `None` when it sends none.
+fn outgoing(parts: &Parts, body: Incoming) -> (Framing, bool, Option<Outgoing>) {
+    let (framing, add_length) = head::framing(
+        &parts.method,
+        &parts.headers,
+        body.is_end_stream(),
+        body.size_hint().exact(),
+    );
+    let out = (framing != Framing::None).then(|| Outgoing::new(body, framing, &parts.headers));
+    (framing, add_length, out)
 }
 
 /// A plain request: a pooled connection (or a new one), one retry on a new
@@ -147,14 +171,16 @@ async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Respo
 /// request can be sent again.
 async fn exchange(
     shared: &Shared,
-    mut parts: Parts,
-    mut body: ReqBody,
+    parts: &Parts,
+    body: Incoming,
     mut flight: InFlight,
     start: Instant,
 ) -> Response<ResponseBody> {
-    let replayable = idempotent(&parts.method) && matches!(body, ReqBody::Empty);
+    // Sent again only as it was: without a body (the proxy keeps no copy).
+    let replayable = idempotent(&parts.method) && body.is_end_stream();
+    let (framing, add_length, mut out) = outgoing(parts, body);
     let mut retried = false;
-    let mut conn = match flight.generation().pool.checkout(start).await {
+    let mut conn = match flight.generation().pool.checkout(start) {
         Some(c) => c,
         None => match connect(flight.generation()).await {
             Ok(c) => c,
@@ -162,45 +188,30 @@ async fn exchange(
         },
     };
     loop {
-        // Only a request that may be retried pays for a copy of its head.
-        let copy = (replayable && conn.reused && !retried).then(|| parts.clone());
-        body.bind(&conn);
-        let before = conn.state.bytes_read();
-        let sent = conn
-            .sender
-            .try_send_request(Request::from_parts(parts, body))
-            .await;
-        let mut err = match sent {
-            Ok(resp) => return respond(resp, Some(conn), flight),
-            Err(e) => e,
+        head::write_request(
+            &mut conn.wbuf,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            framing,
+            add_length,
+        );
+        let f = match exchange::send(&mut conn, &mut out, &parts.method, false).await {
+            Ok(head) => return respond(head, conn, out, flight),
+            Err(f) => f,
         };
-        let no_response_byte = conn.state.bytes_read() == before;
         let reused = conn.reused;
         drop(conn);
-        let again = match err.take_message() {
-            // hyper gives the request back when not a byte of it was
-            // written: safe to send again whatever the method.
-            Some(req) => Some(req.into_parts()),
-            None if no_response_byte => copy.map(|p| (p, ReqBody::Empty)),
-            None => None,
-        };
         let g = flight.generation().clone();
-        let Some((p, b)) = again.filter(|_| reused && !retried) else {
-            g.counters.error(UpstreamError::Closed);
-            tracing::warn!(generation = g.number, error = %err.error(), "proxy: upstream connection failed before a response; answered 502");
-            return bad_gateway(
-                &g,
-                format!(
-                    "502 bad gateway: the server (generation {}) closed the connection before answering\n",
-                    g.number
-                ),
-            );
-        };
+        // Not a byte written: the upstream never saw it, and the body (sent
+        // only after the head) is untouched; whatever the method.
+        let again = reused && !retried && !f.answered && (f.unsent || replayable);
+        if !again {
+            return failed(&g, &f);
+        }
         g.counters.retry();
-        tracing::debug!(generation = g.number, error = %err.error(), "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
+        tracing::debug!(generation = g.number, error = %f.cause, "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
         retried = true;
-        parts = p;
-        body = b;
         // The newest ready generation: the same one unless the route just
         // switched, in which case the new one is the better bet.
         if let Some(f) = shared.routes.pick() {
@@ -211,6 +222,31 @@ async fn exchange(
             Err(resp) => return resp,
         };
     }
+}
+
+/// The answer to an attempt that failed before a response head.
+fn failed(g: &Gen, f: &Failure) -> Response<ResponseBody> {
+    let text = match &f.cause {
+        Cause::ClientBody(_) => {
+            tracing::debug!(generation = g.number, error = %f.cause, "proxy: the client's request body broke off");
+            g.counters.responses.count(StatusCode::BAD_REQUEST);
+            return text(
+                StatusCode::BAD_REQUEST,
+                "400 bad request: the request body broke off before its end\n",
+            );
+        }
+        Cause::Head(_) => format!(
+            "502 bad gateway: the server (generation {}) sent a response head that is not valid HTTP/1.1\n",
+            g.number
+        ),
+        Cause::Io(_) | Cause::Eof => format!(
+            "502 bad gateway: the server (generation {}) closed the connection before answering\n",
+            g.number
+        ),
+    };
+    g.counters.error(UpstreamError::Closed);
+    tracing::warn!(generation = g.number, error = %f.cause, "proxy: upstream connection failed before a response; answered 502");
+    bad_gateway(g, text)
 }
 
 /// An upgrade (WebSocket) on a connection of its own: a 101 starts a
@@ -226,28 +262,22 @@ async fn upgrade(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let mut body = ReqBody::new(body);
-    body.bind(&conn);
-    let mut resp = match conn
-        .sender
-        .send_request(Request::from_parts(parts, body))
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            g.counters.error(UpstreamError::Closed);
-            tracing::warn!(generation = g.number, error = %e, "proxy: upgrade request failed before a response; answered 502");
-            return bad_gateway(
-                &g,
-                format!(
-                    "502 bad gateway: the server (generation {}) closed the connection before answering\n",
-                    g.number
-                ),
-            );
-        }
+    let (framing, add_length, mut out) = outgoing(&parts, body);
+    head::write_request(
+        &mut conn.wbuf,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        framing,
+        add_length,
+    );
+    let head = match exchange::send(&mut conn, &mut out, &parts.method, true).await {
+        Ok(h) => h,
+        Err(f) => return failed(&g, &f),
     };
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return respond(resp, None, flight);
+    if head.framing != BodyFraming::Switching {
+        conn.broken = true;
+        return respond(head, conn, out, flight);
     }
     let Some(on_client) = on_client else {
         // Only HTTP/1.1 requests are taken for upgrades, and hyper's server
@@ -257,12 +287,19 @@ async fn upgrade(
             "502 bad gateway: this connection cannot be upgraded\n".into(),
         );
     };
-    g.counters.responses.count(resp.status());
-    let on_upstream = hyper::upgrade::on(&mut resp);
-    let (mut head, _empty) = resp.into_parts();
-    headers::response(&mut head.headers, true);
-    tunnel::spawn(on_client, on_upstream, conn, flight);
-    Response::from_parts(head, ResponseBody::empty())
+    g.counters.responses.count(head.status);
+    // Bytes the upstream sent right after its 101 belong to the tunnel.
+    let early = conn.rbuf.split().freeze();
+    tunnel::spawn(on_client, conn.stream, early, flight);
+    response(head, ResponseBody::empty())
+}
+
+fn response(head: ResponseHead, body: ResponseBody) -> Response<ResponseBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp
 }
 
 async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
@@ -279,18 +316,36 @@ async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
     })
 }
 
+/// The client's response to `head`: with its body whole when it came with
+/// the head (then the exchange is over now), streaming otherwise.
 fn respond(
-    resp: Response<Incoming>,
-    conn: Option<Conn>,
+    head: ResponseHead,
+    mut conn: Conn,
+    out: Option<Outgoing>,
     flight: InFlight,
 ) -> Response<ResponseBody> {
-    flight.generation().counters.responses.count(resp.status());
-    let (mut head, body) = resp.into_parts();
-    headers::response(&mut head.headers, false);
-    Response::from_parts(
-        head,
-        ResponseBody::upstream(body, Exchange { flight, conn }),
-    )
+    flight.generation().counters.responses.count(head.status);
+    let keep_alive = head.keep_alive;
+    let decoder = Decoder::new(head.framing);
+    let body = match decoder {
+        Decoder::Done => {
+            complete(conn, out, keep_alive, flight);
+            ResponseBody::empty()
+        }
+        Decoder::Length(n) if conn.rbuf.len() as u64 >= n => {
+            let b = conn.rbuf.split_to(n as usize).freeze();
+            complete(conn, out, keep_alive, flight);
+            ResponseBody::full(b)
+        }
+        _ => ResponseBody::streaming(Streaming {
+            conn,
+            decoder,
+            outgoing: out,
+            keep_alive,
+            flight,
+        }),
+    };
+    response(head, body)
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ResponseBody> {
