@@ -11,7 +11,6 @@ use http::request::Parts;
 use http::{Uri, Version};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const UPGRADE_VALUE: HeaderValue = HeaderValue::from_static("upgrade");
@@ -67,6 +66,11 @@ pub(crate) struct RequestInfo {
     pub(crate) upgrade: bool,
     /// It had no `Host` (HTTP/1.0): the upstream's address is to be set.
     pub(crate) needs_host: bool,
+    /// It came with `X-Forwarded-For`, `Forwarded`, `X-Forwarded-Proto`
+    /// (once the fields `Connection` named were gone).
+    had_xff: bool,
+    had_forwarded: bool,
+    had_xfp: bool,
 }
 
 /// Which of the fields the proxy acts on a message has, found in one pass
@@ -89,9 +93,10 @@ struct Present {
 impl Present {
     fn scan(headers: &HeaderMap) -> Present {
         let mut p = Present::default();
-        for name in headers.keys() {
+        // Every field line, so that a second Host is seen without a lookup.
+        for (name, _) in headers {
             match name.as_str() {
-                "host" => p.hosts = headers.get_all(HOST).iter().count().min(2) as u8,
+                "host" => p.hosts = p.hosts.saturating_add(1),
                 "connection" => p.connection = true,
                 "keep-alive" => p.keep_alive = true,
                 "proxy-connection" => p.proxy_connection = true,
@@ -110,11 +115,10 @@ impl Present {
 
 /// Rewrites a client's request head for the upstream: `Host` from the
 /// request target when there is one, origin-form target, hop-by-hop fields
-/// removed, forwarded fields added, HTTP/1.1.
-pub(crate) fn request(
-    parts: &mut Parts,
-    forwarded: Option<&ForwardedValues>,
-) -> Result<RequestInfo, BadRequest> {
+/// removed, HTTP/1.1. The forwarded fields are not added to the map but
+/// written with the others by [`write_fields`] (no insertion, no growing
+/// of the map for three fields that are only ever written out).
+pub(crate) fn request(parts: &mut Parts) -> Result<RequestInfo, BadRequest> {
     let mut present = Present::scan(&parts.headers);
     let mut needs_host = false;
     if let Some(authority) = parts.uri.authority() {
@@ -145,14 +149,76 @@ pub(crate) fn request(
     } else if present.upgrade {
         parts.headers.remove(UPGRADE);
     }
-    if let Some(f) = forwarded {
-        add_forwarded(&mut parts.headers, f, &present);
-    }
     parts.version = Version::HTTP_11;
     Ok(RequestInfo {
         upgrade,
         needs_host,
+        had_xff: present.xff,
+        had_forwarded: present.forwarded,
+        had_xfp: present.xfp,
     })
+}
+
+/// Writes the request's field lines for the upstream: those in `headers`
+/// (as [`request`] left them) and, with `forwarded`, the forwarded fields:
+/// the client appended to `X-Forwarded-For` and `Forwarded` (every line
+/// that came in joined into one, as the list grammar allows), and
+/// `X-Forwarded-Proto: http` unless a proxy in front already set it (an
+/// ingress that terminated TLS says `https`, and that is what the
+/// application must see).
+pub(crate) fn write_fields(
+    buf: &mut Vec<u8>,
+    headers: &HeaderMap,
+    info: &RequestInfo,
+    forwarded: Option<&ForwardedValues>,
+) {
+    let xff = forwarded.and_then(|f| f.xff.as_ref());
+    // The chains that came in are written below, joined with ours.
+    let skip_xff = xff.is_some() && info.had_xff;
+    let skip_forwarded = forwarded.is_some() && info.had_forwarded;
+    for (name, value) in headers {
+        if (skip_xff && name == X_FORWARDED_FOR) || (skip_forwarded && name == FORWARDED) {
+            continue;
+        }
+        line(buf, name.as_str(), value.as_bytes());
+    }
+    let Some(f) = forwarded else { return };
+    if let Some(ip) = xff {
+        chain(buf, X_FORWARDED_FOR, headers, skip_xff, ip);
+    }
+    chain(buf, FORWARDED, headers, skip_forwarded, &f.forwarded);
+    if !info.had_xfp {
+        buf.extend_from_slice(b"x-forwarded-proto: http\r\n");
+    }
+}
+
+/// `name: value` and CRLF.
+fn line(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(b": ");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// One `name` line: every value the request had for it (when `existing`),
+/// then `ours`, joined by commas.
+fn chain(
+    buf: &mut Vec<u8>,
+    name: HeaderName,
+    headers: &HeaderMap,
+    existing: bool,
+    ours: &HeaderValue,
+) {
+    buf.extend_from_slice(name.as_str().as_bytes());
+    buf.extend_from_slice(b": ");
+    if existing {
+        for v in headers.get_all(&name) {
+            buf.extend_from_slice(v.as_bytes());
+            buf.extend_from_slice(b", ");
+        }
+    }
+    buf.extend_from_slice(ours.as_bytes());
+    buf.extend_from_slice(b"\r\n");
 }
 
 /// The hop-by-hop fields RFC 9110 §7.6.1 names, whether `Connection`
@@ -248,55 +314,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, present: &mut Present) -> bool {
     upgrade
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
-/// `X-Forwarded-Proto` unless a proxy in front already did (an ingress
-/// that terminated TLS says `https`, and that is what the application
-/// must see).
-fn add_forwarded(headers: &mut HeaderMap, f: &ForwardedValues, present: &Present) {
-    if let Some(ip) = &f.xff {
-        if present.xff {
-            append_list(headers, X_FORWARDED_FOR, ip);
-        } else {
-            headers.append(X_FORWARDED_FOR, ip.clone());
-        }
-    }
-    if present.forwarded {
-        append_list(headers, FORWARDED, &f.forwarded);
-    } else {
-        headers.append(FORWARDED, f.forwarded.clone());
-    }
-    if !present.xfp {
-        headers.append(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-}
-
-/// Sets `name` to `existing, value` (every existing line joined), or to
-/// `value` when absent: one field line, as the list grammar allows.
-fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
-    match headers.entry(name) {
-        http::header::Entry::Vacant(e) => {
-            e.insert(value.clone());
-        }
-        http::header::Entry::Occupied(mut e) => {
-            let mut joined = Vec::with_capacity(64);
-            for v in e.iter() {
-                joined.extend_from_slice(v.as_bytes());
-                joined.extend_from_slice(b", ");
-            }
-            joined.extend_from_slice(value.as_bytes());
-            match HeaderValue::from_bytes(&joined) {
-                Ok(v) => {
-                    e.insert(v);
-                }
-                // Cannot happen (joined from valid values); keep ours alone.
-                Err(_) => {
-                    e.insert(value.clone());
-                }
-            }
-        }
-    }
-}
-
 /// A few header values, collected without a heap allocation for up to two
 /// (nearly every request has one `Connection` line).
 #[derive(Default)]
@@ -336,6 +353,25 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
+    /// What the upstream gets: `request`, then the field lines as written,
+    /// read back into a map.
+    fn sent(p: &mut Parts, f: Option<&ForwardedValues>) -> HeaderMap {
+        let info = request(p).unwrap();
+        let mut buf = Vec::new();
+        write_fields(&mut buf, &p.headers, &info, f);
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        buf.extend_from_slice(b"\r\n");
+        let (_, fields) = httparse::parse_headers(&buf, &mut fields).unwrap().unwrap();
+        let mut map = HeaderMap::new();
+        for h in fields {
+            map.append(
+                HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        map
+    }
+
     #[test]
     fn hop_by_hop_fields_go_end_to_end_fields_stay() {
         let mut p = parts(&[
@@ -350,7 +386,7 @@ mod tests {
             ("upgrade", "h2c"),
             ("x-end", "3"),
         ]);
-        let info = request(&mut p, None).unwrap();
+        let info = request(&mut p).unwrap();
         assert!(!info.upgrade);
         for gone in [
             "connection",
@@ -375,7 +411,7 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-hop", "1"),
         ]);
-        let info = request(&mut p, None).unwrap();
+        let info = request(&mut p).unwrap();
         assert!(info.upgrade);
         assert_eq!(p.headers["upgrade"], "websocket");
         assert_eq!(p.headers["connection"], "upgrade");
@@ -388,8 +424,9 @@ mod tests {
             ("connection", "x-forwarded-for"),
             ("x-forwarded-for", "6.6.6.6"),
         ]);
-        request(&mut p, Some(&f)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "10.0.0.1");
+        let got = sent(&mut p, Some(&f));
+        assert_eq!(got.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(got["x-forwarded-for"], "10.0.0.1");
     }
 
     #[test]
@@ -399,7 +436,7 @@ mod tests {
             ("content-length", "5"),
             ("transfer-encoding", "chunked"),
         ]);
-        request(&mut p, None).unwrap();
+        request(&mut p).unwrap();
         assert!(!p.headers.contains_key("content-length"));
         assert!(!p.headers.contains_key("transfer-encoding"));
         // Also when Connection names Transfer-Encoding away first.
@@ -409,7 +446,7 @@ mod tests {
             ("content-length", "5"),
             ("transfer-encoding", "chunked"),
         ]);
-        request(&mut p, None).unwrap();
+        request(&mut p).unwrap();
         assert!(!p.headers.contains_key("content-length"));
     }
 
@@ -422,48 +459,58 @@ mod tests {
             ("x-forwarded-for", "192.0.2.2"),
             ("forwarded", "for=192.0.2.1"),
         ]);
-        request(&mut p, Some(&f)).unwrap();
-        assert_eq!(
-            p.headers["x-forwarded-for"],
-            "192.0.2.1, 192.0.2.2, 10.1.2.3"
-        );
-        assert_eq!(
-            p.headers["forwarded"],
-            "for=192.0.2.1, for=10.1.2.3;proto=http"
-        );
-        assert_eq!(p.headers["x-forwarded-proto"], "http");
+        let got = sent(&mut p, Some(&f));
+        assert_eq!(got.get_all("x-forwarded-for").iter().count(), 1, "one line");
+        assert_eq!(got["x-forwarded-for"], "192.0.2.1, 192.0.2.2, 10.1.2.3");
+        assert_eq!(got["forwarded"], "for=192.0.2.1, for=10.1.2.3;proto=http");
+        assert_eq!(got["x-forwarded-proto"], "http");
+        assert_eq!(got["host"], "h");
 
         let v6 = ForwardedValues::new(Some("[2001:db8::1]:80".parse().unwrap()));
         let mut p = parts(&[("host", "h"), ("x-forwarded-proto", "https")]);
-        request(&mut p, Some(&v6)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "2001:db8::1");
-        assert_eq!(p.headers["forwarded"], "for=\"[2001:db8::1]\";proto=http");
+        let got = sent(&mut p, Some(&v6));
+        assert_eq!(got["x-forwarded-for"], "2001:db8::1");
+        assert_eq!(got["forwarded"], "for=\"[2001:db8::1]\";proto=http");
         assert_eq!(
-            p.headers["x-forwarded-proto"], "https",
+            got.get_all("x-forwarded-proto").iter().collect::<Vec<_>>(),
+            ["https"],
             "kept from the proxy in front"
         );
 
         let mapped = ForwardedValues::new(Some("[::ffff:127.0.0.1]:80".parse().unwrap()));
         let mut p = parts(&[("host", "h")]);
-        request(&mut p, Some(&mapped)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(sent(&mut p, Some(&mapped))["x-forwarded-for"], "127.0.0.1");
+
+        // A client on a Unix socket: no address to add; a chain that came
+        // in passes as it was.
+        let unknown = ForwardedValues::new(None);
+        let mut p = parts(&[("host", "h"), ("x-forwarded-for", "192.0.2.9")]);
+        let got = sent(&mut p, Some(&unknown));
+        assert_eq!(got["x-forwarded-for"], "192.0.2.9");
+        assert_eq!(got["forwarded"], "for=unknown;proto=http");
+
+        // Off: nothing added, nothing changed.
+        let mut p = parts(&[("host", "h"), ("x-forwarded-for", "192.0.2.9")]);
+        let got = sent(&mut p, None);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got["x-forwarded-for"], "192.0.2.9");
     }
 
     #[test]
     fn host_rules() {
         let mut p = parts(&[]);
-        assert!(matches!(request(&mut p, None), Err(BadRequest::NoHost)));
+        assert!(matches!(request(&mut p), Err(BadRequest::NoHost)));
         let mut p = parts(&[("host", "a"), ("host", "b")]);
-        assert!(matches!(request(&mut p, None), Err(BadRequest::ManyHosts)));
+        assert!(matches!(request(&mut p), Err(BadRequest::ManyHosts)));
         let mut p = parts(&[]);
         p.version = Version::HTTP_10;
-        assert!(request(&mut p, None).unwrap().needs_host);
+        assert!(request(&mut p).unwrap().needs_host);
         assert_eq!(p.version, Version::HTTP_11);
         // Absolute form: the target's authority replaces Host; the target
         // becomes origin-form.
         let mut p = parts(&[("host", "ignored")]);
         p.uri = "http://example.com:8080/a?b".parse().unwrap();
-        request(&mut p, None).unwrap();
+        request(&mut p).unwrap();
         assert_eq!(p.headers["host"], "example.com:8080");
         assert_eq!(p.uri, "/a?b");
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -18,7 +18,7 @@ use hyper::upgrade::OnUpgrade;
 
 use crate::Shared;
 use crate::body::{ResponseBody, Streaming, complete};
-use crate::headers::{self, ForwardedValues};
+use crate::headers::{self, ForwardedValues, RequestInfo};
 use crate::metrics::UpstreamError;
 use crate::routes::{Gen, InFlight};
 use crate::tunnel;
@@ -125,7 +125,7 @@ async fn forward(
         );
     }
     let (mut parts, body) = req.into_parts();
-    let info = match headers::request(&mut parts, client.forwarded.as_ref()) {
+    let info = match headers::request(&mut parts) {
         Ok(info) => info,
         Err(bad) => return unrouted(shared, StatusCode::BAD_REQUEST, bad.text()),
     };
@@ -149,9 +149,28 @@ async fn forward(
         // once the 101 is written.
         let on_client = parts.extensions.remove::<OnUpgrade>();
         // Boxed: rare, and it would make every request's future bigger.
-        return Box::pin(upgrade(parts, body, on_client, flight)).await;
+        return Box::pin(upgrade(client, parts, &info, body, on_client, flight)).await;
     }
-    exchange(shared, &parts, body, flight, start).await
+    exchange(client, &mut parts, &info, body, flight, start).await
+}
+
+/// Writes the request head for the upstream into `conn`.
+fn write_head(
+    conn: &mut Conn,
+    client: &Client,
+    parts: &Parts,
+    info: &RequestInfo,
+    framing: Framing,
+    add_length: bool,
+) {
+    head::write_request(
+        &mut conn.wbuf,
+        &parts.method,
+        &parts.uri,
+        framing,
+        add_length,
+        |buf| headers::write_fields(buf, &parts.headers, info, client.forwarded.as_ref()),
+    );
 }
 
 /// The request body, framed for the upstream; `None` when it sends none.
@@ -170,8 +189,9 @@ fn outgoing(parts: &Parts, body: Incoming) -> (Framing, bool, Option<Outgoing>) 
 /// connection when the pooled one failed before any response byte and the
 /// request can be sent again.
 async fn exchange(
-    shared: &Shared,
-    parts: &Parts,
+    client: &Client,
+    parts: &mut Parts,
+    info: &RequestInfo,
     body: Incoming,
     mut flight: InFlight,
     start: Instant,
@@ -188,16 +208,19 @@ async fn exchange(
         },
     };
     loop {
-        head::write_request(
-            &mut conn.wbuf,
+        write_head(&mut conn, client, parts, info, framing, add_length);
+        let sent = exchange::send(
+            &mut conn,
+            &mut out,
             &parts.method,
-            &parts.uri,
-            &parts.headers,
-            framing,
-            add_length,
+            false,
+            &mut parts.headers,
         );
-        let f = match exchange::send(&mut conn, &mut out, &parts.method, false).await {
-            Ok(head) => return respond(head, conn, out, flight),
+        let f = match sent.await {
+            Ok(head) => {
+                let fields = std::mem::take(&mut parts.headers);
+                return respond(head, fields, conn, out, flight);
+            }
             Err(f) => f,
         };
         let reused = conn.reused;
@@ -214,7 +237,7 @@ async fn exchange(
         retried = true;
         // The newest ready generation: the same one unless the route just
         // switched, in which case the new one is the better bet.
-        if let Some(f) = shared.routes.pick() {
+        if let Some(f) = client.shared.routes.pick() {
             flight = f;
         }
         conn = match connect(flight.generation()).await {
@@ -252,7 +275,9 @@ fn failed(g: &Gen, f: &Failure) -> Response<ResponseBody> {
 /// An upgrade (WebSocket) on a connection of its own: a 101 starts a
 /// tunnel; any other answer is passed on and the connection dropped after.
 async fn upgrade(
-    parts: Parts,
+    client: &Client,
+    mut parts: Parts,
+    info: &RequestInfo,
     body: Incoming,
     on_client: Option<OnUpgrade>,
     flight: InFlight,
@@ -263,21 +288,16 @@ async fn upgrade(
         Err(resp) => return resp,
     };
     let (framing, add_length, mut out) = outgoing(&parts, body);
-    head::write_request(
-        &mut conn.wbuf,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        framing,
-        add_length,
-    );
-    let head = match exchange::send(&mut conn, &mut out, &parts.method, true).await {
-        Ok(h) => h,
-        Err(f) => return failed(&g, &f),
-    };
+    write_head(&mut conn, client, &parts, info, framing, add_length);
+    let head =
+        match exchange::send(&mut conn, &mut out, &parts.method, true, &mut parts.headers).await {
+            Ok(h) => h,
+            Err(f) => return failed(&g, &f),
+        };
+    let fields = std::mem::take(&mut parts.headers);
     if head.framing != BodyFraming::Switching {
         conn.broken = true;
-        return respond(head, conn, out, flight);
+        return respond(head, fields, conn, out, flight);
     }
     let Some(on_client) = on_client else {
         // Only HTTP/1.1 requests are taken for upgrades, and hyper's server
@@ -291,19 +311,21 @@ async fn upgrade(
     // Bytes the upstream sent right after its 101 belong to the tunnel.
     let early = conn.rbuf.split().freeze();
     tunnel::spawn(on_client, conn.stream, early, flight);
-    response(head, ResponseBody::empty())
+    response(&head, fields, ResponseBody::empty())
 }
 
-fn response(head: ResponseHead, body: ResponseBody) -> Response<ResponseBody> {
+fn response(head: &ResponseHead, fields: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;
-    *resp.headers_mut() = head.headers;
+    *resp.headers_mut() = fields;
     resp
 }
 
 async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
-    g.pool.connect().await.map_err(|e| {
+    // Boxed: connecting (with its timer) is a large future, and most
+    // requests take a pooled connection instead.
+    Box::pin(g.pool.connect()).await.map_err(|e| {
         g.counters.error(UpstreamError::Connect);
         tracing::warn!(generation = g.number, upstream = %g.pool.upstream(), error = %e, "proxy: cannot connect to the upstream; answered 502");
         bad_gateway(
@@ -319,25 +341,25 @@ async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
 /// The client's response to `head`: with its body whole when it came with
 /// the head (then the exchange is over now), streaming otherwise.
 fn respond(
-    head: ResponseHead,
-    mut conn: Conn,
+    mut head: ResponseHead,
+    fields: HeaderMap,
+    conn: Conn,
     out: Option<Outgoing>,
     flight: InFlight,
 ) -> Response<ResponseBody> {
     flight.generation().counters.responses.count(head.status);
     let keep_alive = head.keep_alive;
     let decoder = Decoder::new(head.framing);
-    let body = match decoder {
-        Decoder::Done => {
-            complete(conn, out, keep_alive, flight);
-            ResponseBody::empty()
-        }
-        Decoder::Length(n) if conn.rbuf.len() as u64 >= n => {
-            let b = conn.rbuf.split_to(n as usize).freeze();
+    let body = match (head.body.take(), decoder) {
+        (Some(b), _) => {
             complete(conn, out, keep_alive, flight);
             ResponseBody::full(b)
         }
-        _ => ResponseBody::streaming(Streaming {
+        (None, Decoder::Done) => {
+            complete(conn, out, keep_alive, flight);
+            ResponseBody::empty()
+        }
+        (None, _) => ResponseBody::streaming(Streaming {
             conn,
             decoder,
             outgoing: out,
@@ -345,7 +367,7 @@ fn respond(
             flight,
         }),
     };
-    response(head, body)
+    response(&head, fields, body)
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ResponseBody> {

@@ -182,9 +182,14 @@ impl Conn {
         }
     }
 
-    /// Makes room for the next read.
+    /// Makes room for the next read: in the buffer as it is when it has
+    /// enough, else by taking back the room of responses that are gone
+    /// (heads and bodies are split off it and shared, not copied), else in
+    /// a new buffer.
     pub(crate) fn reserve(&mut self) {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_SIZE / 4 {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_SIZE / 4
+            && !self.rbuf.try_reclaim(READ_SIZE)
+        {
             self.rbuf.reserve(READ_SIZE);
         }
     }

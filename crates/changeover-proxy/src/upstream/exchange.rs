@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
 
-use http::Method;
+use http::{HeaderMap, Method};
 
 use super::conn::Conn;
 use super::head::{self, HeadError, ResponseHead};
@@ -47,14 +47,18 @@ pub(crate) struct Failure {
 }
 
 /// Writes the head in `conn.wbuf`, then sends `outgoing` (set to `None`
-/// once it was sent whole) while reading the response head. A body the
-/// upstream stops taking (it answered early and closed) marks the
-/// connection broken; the response, if one comes, is still passed on.
+/// once it was sent whole) while reading the response head, whose fields
+/// go into `map` (the request's: by the time a response head arrives its
+/// fields were written, and a request is only sent again when no byte of
+/// a response came). A body the upstream stops taking (it answered early
+/// and closed) marks the connection broken; the response, if one comes,
+/// is still passed on.
 pub(crate) async fn send(
     conn: &mut Conn,
     outgoing: &mut Option<Outgoing>,
     method: &Method,
     upgrade: bool,
+    map: &mut HeaderMap,
 ) -> Result<ResponseHead, Failure> {
     let mut written = 0;
     let mut head_sent = false;
@@ -94,7 +98,7 @@ pub(crate) async fn send(
         }
         loop {
             if conn.rbuf.len() > parsed_to {
-                match head::parse_response(&mut conn.rbuf, method, upgrade, &mut conn.fields) {
+                match head::parse_response(&mut conn.rbuf, method, upgrade, &mut conn.fields, map) {
                     Ok(Some(h)) => return Poll::Ready(Ok(h)),
                     Ok(None) => parsed_to = conn.rbuf.len(),
                     Err(e) => {

@@ -4,7 +4,7 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
@@ -42,8 +42,7 @@ pub(crate) fn framing(
     }
     if let Some(n) = headers
         .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| decimal(v.as_bytes()))
     {
         return (Framing::Length(n), false);
     }
@@ -57,15 +56,16 @@ pub(crate) fn framing(
     }
 }
 
-/// Writes the request head: `METHOD target HTTP/1.1`, the fields, and the
-/// framing field the body needs. `uri` is in origin form by now.
+/// Writes the request head: `METHOD target HTTP/1.1`, the field lines
+/// `fields` writes, and the framing field the body needs. `uri` is in
+/// origin form by now.
 pub(crate) fn write_request(
     buf: &mut Vec<u8>,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
     framing: Framing,
     add_length: bool,
+    fields: impl FnOnce(&mut Vec<u8>),
 ) {
     buf.clear();
     buf.extend_from_slice(method.as_str().as_bytes());
@@ -76,16 +76,7 @@ pub(crate) fn write_request(
             .as_bytes(),
     );
     buf.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if framing == Framing::Chunked && name == CONTENT_LENGTH {
-            // Not a number (the client's was unusable): chunked instead.
-            continue;
-        }
-        buf.extend_from_slice(name.as_str().as_bytes());
-        buf.extend_from_slice(b": ");
-        buf.extend_from_slice(value.as_bytes());
-        buf.extend_from_slice(b"\r\n");
-    }
+    fields(buf);
     match framing {
         Framing::Length(n) if add_length => {
             buf.extend_from_slice(b"content-length: ");
@@ -143,15 +134,18 @@ pub(crate) enum BodyFraming {
     Switching,
 }
 
-/// A response head from the upstream, its hop-by-hop fields gone.
+/// A response head from the upstream (its fields are in the map given to
+/// [`parse_response`]).
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
     pub(crate) framing: BodyFraming,
     /// The upstream keeps the connection open after this exchange.
     pub(crate) keep_alive: bool,
+    /// The whole body, when it came with the head (a `Content-Length` body
+    /// that was read with it; most small responses).
+    pub(crate) body: Option<Bytes>,
 }
 
 /// Why a response head is not acceptable.
@@ -187,25 +181,34 @@ impl std::fmt::Display for HeadError {
     }
 }
 
-/// Where a field is in the head, by offsets, so the head can be frozen
-/// into one buffer that every value then shares. A connection keeps a
-/// `Vec` of them for its capacity.
+/// Where a field is in the head, by offsets, so that the head can be
+/// copied into one buffer that every value then shares. A connection
+/// keeps a `Vec` of them for its capacity.
 #[derive(Clone, Copy)]
 pub(crate) struct Field {
     name: (usize, usize),
     value: (usize, usize),
     hop: Option<Hop>,
+    content_length: bool,
 }
 
-/// Parses the response head at the start of `buf`. `Ok(None)`: not all
-/// there yet. On success the head is consumed from `buf` (the body's first
-/// bytes stay); an informational (1xx) response other than 101 is consumed
-/// and skipped, as the client of a proxy does not see them.
+/// Parses the response head at the start of `buf` and puts its end-to-end
+/// fields into `map` (cleared first; the request's map, kept for its
+/// capacity). `Ok(None)`: not all there yet. On success the head is
+/// consumed from `buf`, and so is the body when it is all there (a
+/// `Content-Length` body); an informational (1xx) response other than 101
+/// is consumed and skipped, as clients of a proxy do not see them.
+///
+/// The head (and such a body) is split off `buf` and shared by the field
+/// values and the body, without a copy; once they are dropped (hyper drops
+/// the values as it writes the head) `buf` reclaims the room
+/// ([`Conn::reserve`](super::Conn::reserve)).
 pub(crate) fn parse_response(
     buf: &mut BytesMut,
     method: &Method,
     upgrade: bool,
     fields: &mut Vec<Field>,
+    map: &mut HeaderMap,
 ) -> Result<Option<ResponseHead>, HeadError> {
     loop {
         let mut parsed = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
@@ -225,7 +228,7 @@ pub(crate) fn parse_response(
         let code = resp.code.unwrap_or(0);
         let status = StatusCode::from_u16(code).map_err(|_| HeadError::Status(code))?;
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-            let _skipped = buf.split_to(len);
+            buf.advance(len);
             continue;
         }
         let version = if resp.version == Some(0) {
@@ -249,6 +252,7 @@ pub(crate) fn parse_response(
         let mut named_by_connection = false;
         for h in resp.headers.iter() {
             let hop = headers::hop_by_hop(h.name.as_bytes());
+            let mut content_length = false;
             match hop {
                 Some(Hop::Connection) => {
                     for token in list(h.value) {
@@ -271,15 +275,13 @@ pub(crate) fn parse_response(
                             .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
                     );
                 }
-                _ if h.name.eq_ignore_ascii_case("content-length") => {
-                    let n = std::str::from_utf8(h.value)
-                        .ok()
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .ok_or(HeadError::ContentLength)?;
+                None if h.name.eq_ignore_ascii_case("content-length") => {
+                    let n = decimal(h.value).ok_or(HeadError::ContentLength)?;
                     if length.is_some_and(|l| l != n) {
                         return Err(HeadError::ContentLength);
                     }
                     length = Some(n);
+                    content_length = true;
                 }
                 _ => {}
             }
@@ -287,6 +289,7 @@ pub(crate) fn parse_response(
                 name: offset(h.name.as_bytes()),
                 value: offset(h.value),
                 hop,
+                content_length,
             });
         }
         let framing = if switching {
@@ -305,34 +308,36 @@ pub(crate) fn parse_response(
             }
         };
         let keep_alive = !close && framing != BodyFraming::Close;
+        // The body goes with the head when it is all there.
+        let whole = match framing {
+            BodyFraming::Length(n) if (buf.len() - len) as u64 >= n => len + n as usize,
+            _ => len,
+        };
+        let copy = buf.split_to(whole).freeze();
+        let body = (whole > len).then(|| copy.slice(len..whole));
 
-        let head = buf.split_to(len).freeze();
-        let mut map = HeaderMap::with_capacity(fields.len());
+        map.clear();
+        map.reserve(fields.len());
         for f in fields.iter() {
             match f.hop {
                 Some(Hop::Upgrade) if switching => {}
                 Some(_) => continue,
                 // A message framed by Transfer-Encoding must not pass on its
                 // Content-Length (RFC 9112 §6.3: smuggling).
-                None if chunked.is_some()
-                    && head[f.name.0..f.name.0 + f.name.1]
-                        .eq_ignore_ascii_case(b"content-length") =>
-                {
-                    continue;
-                }
+                None if f.content_length && chunked.is_some() => continue,
                 None => {}
             }
-            let name = HeaderName::from_bytes(&head[f.name.0..f.name.0 + f.name.1])
+            let name = HeaderName::from_bytes(&copy[f.name.0..f.name.0 + f.name.1])
                 .map_err(|_| HeadError::Field)?;
             let value =
-                HeaderValue::from_maybe_shared(head.slice(f.value.0..f.value.0 + f.value.1))
+                HeaderValue::from_maybe_shared(copy.slice(f.value.0..f.value.0 + f.value.1))
                     .map_err(|_| HeadError::Field)?;
             map.append(name, value);
         }
         if named_by_connection {
             for f in fields.iter() {
                 if f.hop == Some(Hop::Connection) {
-                    for token in list(&head[f.value.0..f.value.0 + f.value.1]) {
+                    for token in list(&copy[f.value.0..f.value.0 + f.value.1]) {
                         if let Ok(name) = HeaderName::from_bytes(token) {
                             map.remove(name);
                         }
@@ -349,11 +354,27 @@ pub(crate) fn parse_response(
         return Ok(Some(ResponseHead {
             status,
             version,
-            headers: map,
             framing,
             keep_alive,
+            body,
         }));
     }
+}
+
+/// A `Content-Length` value: digits only (around them, whitespace).
+fn decimal(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
 }
 
 /// The elements of a comma-separated list (RFC 9110 §5.6.1), trimmed,
