@@ -22,7 +22,12 @@ use crate::upstream::send::Outgoing;
 
 /// The end of an exchange: the connection goes back to the pool when it
 /// can serve another request, and the request leaves the in-flight count.
-pub(crate) fn complete(conn: Conn, outgoing: Option<Outgoing>, keep_alive: bool, flight: InFlight) {
+pub(crate) fn complete(
+    conn: Box<Conn>,
+    outgoing: Option<Box<Outgoing>>,
+    keep_alive: bool,
+    flight: InFlight,
+) {
     // Reusable only with nothing left over either way: the request body
     // sent whole, not a stray byte after the response.
     if keep_alive && outgoing.is_none() && !conn.broken && conn.rbuf.is_empty() {
@@ -33,11 +38,11 @@ pub(crate) fn complete(conn: Conn, outgoing: Option<Outgoing>, keep_alive: bool,
 
 /// A response body still coming from the upstream.
 pub(crate) struct Streaming {
-    pub(crate) conn: Conn,
+    pub(crate) conn: Box<Conn>,
     pub(crate) decoder: Decoder,
     /// The rest of the request body, when the upstream answered before it
     /// had all of it (sent on beside the response).
-    pub(crate) outgoing: Option<Outgoing>,
+    pub(crate) outgoing: Option<Box<Outgoing>>,
     pub(crate) keep_alive: bool,
     pub(crate) flight: InFlight,
 }

@@ -7,8 +7,7 @@ use http::header::{
     CONNECTION, CONTENT_LENGTH, FORWARDED, HOST, HeaderMap, HeaderName, HeaderValue, TE,
     TRANSFER_ENCODING, UPGRADE,
 };
-use http::request::Parts;
-use http::{Uri, Version};
+use http::{Request, Uri, Version};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -118,38 +117,38 @@ impl Present {
 /// removed, HTTP/1.1. The forwarded fields are not added to the map but
 /// written with the others by [`write_fields`] (no insertion, no growing
 /// of the map for three fields that are only ever written out).
-pub(crate) fn request(parts: &mut Parts) -> Result<RequestInfo, BadRequest> {
-    let mut present = Present::scan(&parts.headers);
+pub(crate) fn request<B>(req: &mut Request<B>) -> Result<RequestInfo, BadRequest> {
+    let mut present = Present::scan(req.headers());
     let mut needs_host = false;
-    if let Some(authority) = parts.uri.authority() {
+    if let Some(authority) = req.uri().authority() {
         // Absolute-form (or HTTP/2's :authority): RFC 9112 §3.2.2 says the
         // target's host wins over any Host field.
         let v = HeaderValue::from_str(authority.as_str()).map_err(|_| BadRequest::NoHost)?;
-        parts.headers.insert(HOST, v);
+        req.headers_mut().insert(HOST, v);
     } else {
         match present.hosts {
             1 => {}
-            0 if parts.version == Version::HTTP_11 => return Err(BadRequest::NoHost),
+            0 if req.version() == Version::HTTP_11 => return Err(BadRequest::NoHost),
             0 => needs_host = true,
             _ => return Err(BadRequest::ManyHosts),
         }
     }
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        let pq = parts
-            .uri
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let pq = req
+            .uri()
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        parts.uri = Uri::from(pq);
+        *req.uri_mut() = Uri::from(pq);
     }
-    let wants_upgrade = strip_hop_by_hop(&mut parts.headers, &mut present);
-    let upgrade = wants_upgrade && parts.version == Version::HTTP_11 && present.upgrade;
+    let wants_upgrade = strip_hop_by_hop(req.headers_mut(), &mut present);
+    let upgrade = wants_upgrade && req.version() == Version::HTTP_11 && present.upgrade;
     if upgrade {
-        parts.headers.insert(CONNECTION, UPGRADE_VALUE);
+        req.headers_mut().insert(CONNECTION, UPGRADE_VALUE);
     } else if present.upgrade {
-        parts.headers.remove(UPGRADE);
+        req.headers_mut().remove(UPGRADE);
     }
-    parts.version = Version::HTTP_11;
+    *req.version_mut() = Version::HTTP_11;
     Ok(RequestInfo {
         upgrade,
         needs_host,
@@ -345,20 +344,20 @@ impl Few {
 mod tests {
     use super::*;
 
-    fn parts(lines: &[(&str, &str)]) -> Parts {
+    fn parts(lines: &[(&str, &str)]) -> Request<()> {
         let mut b = http::Request::builder().uri("/x?y=1");
         for (k, v) in lines {
             b = b.header(*k, *v);
         }
-        b.body(()).unwrap().into_parts().0
+        b.body(()).unwrap()
     }
 
     /// What the upstream gets: `request`, then the field lines as written,
     /// read back into a map.
-    fn sent(p: &mut Parts, f: Option<&ForwardedValues>) -> HeaderMap {
+    fn sent(p: &mut Request<()>, f: Option<&ForwardedValues>) -> HeaderMap {
         let info = request(p).unwrap();
         let mut buf = Vec::new();
-        write_fields(&mut buf, &p.headers, &info, f);
+        write_fields(&mut buf, p.headers(), &info, f);
         let mut fields = [httparse::EMPTY_HEADER; 32];
         buf.extend_from_slice(b"\r\n");
         let (_, fields) = httparse::parse_headers(&buf, &mut fields).unwrap().unwrap();
@@ -397,10 +396,10 @@ mod tests {
             "te",
             "upgrade",
         ] {
-            assert!(!p.headers.contains_key(gone), "{gone} forwarded");
+            assert!(!p.headers().contains_key(gone), "{gone} forwarded");
         }
-        assert_eq!(p.headers["x-end"], "3");
-        assert_eq!(p.headers["host"], "example.com");
+        assert_eq!(p.headers()["x-end"], "3");
+        assert_eq!(p.headers()["host"], "example.com");
     }
 
     #[test]
@@ -413,9 +412,9 @@ mod tests {
         ]);
         let info = request(&mut p).unwrap();
         assert!(info.upgrade);
-        assert_eq!(p.headers["upgrade"], "websocket");
-        assert_eq!(p.headers["connection"], "upgrade");
-        assert!(!p.headers.contains_key("x-hop"));
+        assert_eq!(p.headers()["upgrade"], "websocket");
+        assert_eq!(p.headers()["connection"], "upgrade");
+        assert!(!p.headers().contains_key("x-hop"));
         // A field named in Connection that the proxy sets itself is replaced
         // by the proxy's own, not appended to.
         let f = ForwardedValues::new(Some("10.0.0.1:1".parse().unwrap()));
@@ -437,8 +436,8 @@ mod tests {
             ("transfer-encoding", "chunked"),
         ]);
         request(&mut p).unwrap();
-        assert!(!p.headers.contains_key("content-length"));
-        assert!(!p.headers.contains_key("transfer-encoding"));
+        assert!(!p.headers().contains_key("content-length"));
+        assert!(!p.headers().contains_key("transfer-encoding"));
         // Also when Connection names Transfer-Encoding away first.
         let mut p = parts(&[
             ("host", "h"),
@@ -447,7 +446,7 @@ mod tests {
             ("transfer-encoding", "chunked"),
         ]);
         request(&mut p).unwrap();
-        assert!(!p.headers.contains_key("content-length"));
+        assert!(!p.headers().contains_key("content-length"));
     }
 
     #[test]
@@ -503,15 +502,15 @@ mod tests {
         let mut p = parts(&[("host", "a"), ("host", "b")]);
         assert!(matches!(request(&mut p), Err(BadRequest::ManyHosts)));
         let mut p = parts(&[]);
-        p.version = Version::HTTP_10;
+        *p.version_mut() = Version::HTTP_10;
         assert!(request(&mut p).unwrap().needs_host);
-        assert_eq!(p.version, Version::HTTP_11);
+        assert_eq!(p.version(), Version::HTTP_11);
         // Absolute form: the target's authority replaces Host; the target
         // becomes origin-form.
         let mut p = parts(&[("host", "ignored")]);
-        p.uri = "http://example.com:8080/a?b".parse().unwrap();
+        *p.uri_mut() = "http://example.com:8080/a?b".parse().unwrap();
         request(&mut p).unwrap();
-        assert_eq!(p.headers["host"], "example.com:8080");
-        assert_eq!(p.uri, "/a?b");
+        assert_eq!(p.headers()["host"], "example.com:8080");
+        assert_eq!(p.uri(), "/a?b");
     }
 }

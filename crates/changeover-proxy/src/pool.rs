@@ -14,7 +14,7 @@ use crate::routes::Upstream;
 use crate::upstream::{Conn, Stream};
 
 struct Idle {
-    conn: Conn,
+    conn: Box<Conn>,
     since: Instant,
 }
 
@@ -81,7 +81,7 @@ impl Pool {
     }
 
     /// An idle connection ready for a request, or `None` (then connect).
-    pub(crate) fn checkout(&self, now: Instant) -> Option<Conn> {
+    pub(crate) fn checkout(&self, now: Instant) -> Option<Box<Conn>> {
         loop {
             let mut conn = {
                 let mut idle = self.lock();
@@ -103,7 +103,7 @@ impl Pool {
 
     /// Keeps `conn` for the next request, unless the pool is full or closed
     /// or the connection is not reusable.
-    pub(crate) fn checkin(&self, mut conn: Conn, now: Instant) {
+    pub(crate) fn checkin(&self, mut conn: Box<Conn>, now: Instant) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
@@ -142,11 +142,12 @@ impl Pool {
     }
 
     /// A new connection.
-    pub(crate) async fn connect(&self) -> Result<Conn, ConnectError> {
+    pub(crate) async fn connect(&self) -> Result<Box<Conn>, ConnectError> {
         let stream = tokio::time::timeout(self.connect_timeout, Stream::connect(&self.upstream))
             .await
             .map_err(|_| ConnectError::Timeout(self.connect_timeout))?
             .map_err(ConnectError::Io)?;
-        Ok(Conn::new(stream))
+        // Boxed: requests move it about (pool, future, body), in one word.
+        Ok(Box::new(Conn::new(stream)))
     }
 }

@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
-use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -63,8 +62,32 @@ impl ProxyService {
         }
     }
 
-    fn forward(&self, req: Request<Incoming>) -> ResponseFuture {
-        Box::pin(route(self.client.clone(), req))
+    /// Everything that need not wait happens here, before hyper's server
+    /// goes on: the checks, the pick, a pooled connection, the request head
+    /// written out and the request's fields dropped. They are slices of
+    /// the server's read buffer, which reads again at once (for the next
+    /// request, or the client's close) and would have to allocate a new
+    /// buffer if they still lived.
+    fn forward(&self, mut req: Request<Incoming>) -> ResponseFuture {
+        let start = Instant::now();
+        let client = &self.client;
+        match prepare(client, &mut req) {
+            Prepared::Answer(resp) => {
+                client.shared.global.observe(start.elapsed());
+                Box::pin(std::future::ready(Ok(resp)))
+            }
+            Prepared::Forward(info, flight) if info.upgrade => {
+                Box::pin(upgrade(client.clone(), req, info, flight, start))
+            }
+            Prepared::Forward(info, flight) => {
+                let mut conn = flight.generation().pool.checkout(start);
+                let mut head = conn
+                    .as_mut()
+                    .map_or_else(Vec::new, |c| std::mem::take(&mut c.wbuf));
+                let sent = write_head(&mut head, client, req, &info);
+                Box::pin(exchange(client.clone(), conn, head, sent, flight, start))
+            }
+        }
     }
 }
 
@@ -101,33 +124,28 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-async fn route(
-    client: Arc<Client>,
-    req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Infallible> {
-    let start = Instant::now();
-    let resp = forward(&client, req, start).await;
-    client.shared.global.observe(start.elapsed());
-    Ok(resp)
+/// What [`prepare`] made of a request.
+enum Prepared {
+    /// The proxy answers it itself.
+    Answer(Response<ResponseBody>),
+    /// It goes to this generation.
+    Forward(RequestInfo, InFlight),
 }
 
-async fn forward(
-    client: &Client,
-    req: Request<Incoming>,
-    start: Instant,
-) -> Response<ResponseBody> {
+/// Checks and rewrites the request head and picks its generation; or the
+/// answer the proxy gives itself (400, 405, 503).
+fn prepare(client: &Client, req: &mut Request<Incoming>) -> Prepared {
     let shared = &client.shared;
     if req.method() == Method::CONNECT {
-        return unrouted(
+        return Prepared::Answer(unrouted(
             shared,
             StatusCode::METHOD_NOT_ALLOWED,
             "405 method not allowed: CONNECT is not forwarded\n",
-        );
+        ));
     }
-    let (mut parts, body) = req.into_parts();
-    let info = match headers::request(&mut parts) {
+    let info = match headers::request(req) {
         Ok(info) => info,
-        Err(bad) => return unrouted(shared, StatusCode::BAD_REQUEST, bad.text()),
+        Err(bad) => return Prepared::Answer(unrouted(shared, StatusCode::BAD_REQUEST, bad.text())),
     };
     let Some(flight) = shared.routes.pick() else {
         let mut resp = unrouted(
@@ -137,114 +155,124 @@ async fn forward(
         );
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
+        return Prepared::Answer(resp);
     };
     if info.needs_host {
-        parts
-            .headers
+        req.headers_mut()
             .insert(HOST, flight.generation().pool.host().clone());
     }
-    if info.upgrade {
-        // The client's side of the upgrade, which hyper's server hands over
-        // once the 101 is written.
-        let on_client = parts.extensions.remove::<OnUpgrade>();
-        // Boxed: rare, and it would make every request's future bigger.
-        return Box::pin(upgrade(client, parts, &info, body, on_client, flight)).await;
-    }
-    exchange(client, &mut parts, &info, body, flight, start).await
+    Prepared::Forward(info, flight)
 }
 
-/// Writes the request head for the upstream into `conn`.
+/// What is left of a request once its head is written: the method (which
+/// says how the response is framed), its field map (emptied, to take the
+/// response's fields), and its body on its way.
+struct Sent {
+    method: Method,
+    fields: HeaderMap,
+    out: Option<Box<Outgoing>>,
+    /// No body: it can be sent again as it was.
+    bodiless: bool,
+}
+
+/// Writes the request head into `buf`, then lets go of the request (a
+/// retry sends `buf` again).
 fn write_head(
-    conn: &mut Conn,
+    buf: &mut Vec<u8>,
     client: &Client,
-    parts: &Parts,
+    mut req: Request<Incoming>,
     info: &RequestInfo,
-    framing: Framing,
-    add_length: bool,
-) {
-    head::write_request(
-        &mut conn.wbuf,
-        &parts.method,
-        &parts.uri,
-        framing,
-        add_length,
-        |buf| headers::write_fields(buf, &parts.headers, info, client.forwarded.as_ref()),
-    );
-}
-
-/// The request body, framed for the upstream; `None` when it sends none.
-fn outgoing(parts: &Parts, body: Incoming) -> (Framing, bool, Option<Outgoing>) {
+) -> Sent {
+    let body = req.body();
+    let bodiless = body.is_end_stream();
     let (framing, add_length) = head::framing(
-        &parts.method,
-        &parts.headers,
-        body.is_end_stream(),
+        req.method(),
+        req.headers(),
+        bodiless,
         body.size_hint().exact(),
     );
-    let out = (framing != Framing::None).then(|| Outgoing::new(body, framing, &parts.headers));
-    (framing, add_length, out)
+    head::write_request(buf, req.method(), req.uri(), framing, add_length, |buf| {
+        headers::write_fields(buf, req.headers(), info, client.forwarded.as_ref())
+    });
+    let method = req.method().clone();
+    let mut fields = std::mem::take(req.headers_mut());
+    let out = (framing != Framing::None)
+        .then(|| Box::new(Outgoing::new(req.into_body(), framing, &fields)));
+    fields.clear();
+    Sent {
+        method,
+        fields,
+        out,
+        bodiless,
+    }
 }
 
-/// A plain request: a pooled connection (or a new one), one retry on a new
-/// connection when the pooled one failed before any response byte and the
-/// request can be sent again.
+/// A plain request, its head written in `head`: on `conn` (a pooled
+/// connection) or a new one, with one retry on a new connection when the
+/// pooled one failed before any response byte and the request can be sent
+/// again.
 async fn exchange(
-    client: &Client,
-    parts: &mut Parts,
-    info: &RequestInfo,
-    body: Incoming,
+    client: Arc<Client>,
+    conn: Option<Box<Conn>>,
+    mut head: Vec<u8>,
+    mut sent: Sent,
     mut flight: InFlight,
     start: Instant,
-) -> Response<ResponseBody> {
-    // Sent again only as it was: without a body (the proxy keeps no copy).
-    let replayable = idempotent(&parts.method) && body.is_end_stream();
-    let (framing, add_length, mut out) = outgoing(parts, body);
-    let mut retried = false;
-    let mut conn = match flight.generation().pool.checkout(start) {
-        Some(c) => c,
-        None => match connect(flight.generation()).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        },
-    };
-    loop {
-        write_head(&mut conn, client, parts, info, framing, add_length);
-        let sent = exchange::send(
-            &mut conn,
-            &mut out,
-            &parts.method,
-            false,
-            &mut parts.headers,
-        );
-        let f = match sent.await {
-            Ok(head) => {
-                let fields = std::mem::take(&mut parts.headers);
-                return respond(head, fields, conn, out, flight);
+) -> Result<Response<ResponseBody>, Infallible> {
+    // One future, not one within another, so nothing is moved between them.
+    let resp = 'answer: {
+        let mut conn = match conn {
+            Some(c) => c,
+            None => match connect(flight.generation()).await {
+                Ok(c) => c,
+                Err(resp) => break 'answer resp,
+            },
+        };
+        conn.wbuf = head;
+        // Sent again only as it was: without a body (the proxy keeps no copy).
+        let replayable = idempotent(&sent.method) && sent.bodiless;
+        let mut retried = false;
+        loop {
+            let attempt = exchange::send(
+                &mut conn,
+                &mut sent.out,
+                &sent.method,
+                false,
+                &mut sent.fields,
+            );
+            let f = match attempt.await {
+                Ok(h) => break 'answer respond(h, sent.fields, conn, sent.out, flight),
+                Err(f) => f,
+            };
+            let reused = conn.reused;
+            head = std::mem::take(&mut conn.wbuf);
+            drop(conn);
+            let g = flight.generation().clone();
+            // Not a byte written: the upstream never saw it, and the body
+            // (sent only after the head) is untouched; whatever the method.
+            let again = reused && !retried && !f.answered && (f.unsent || replayable);
+            if !again {
+                break 'answer failed(&g, &f);
             }
-            Err(f) => f,
-        };
-        let reused = conn.reused;
-        drop(conn);
-        let g = flight.generation().clone();
-        // Not a byte written: the upstream never saw it, and the body (sent
-        // only after the head) is untouched; whatever the method.
-        let again = reused && !retried && !f.answered && (f.unsent || replayable);
-        if !again {
-            return failed(&g, &f);
+            g.counters.retry();
+            tracing::debug!(generation = g.number, error = %f.cause, "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
+            retried = true;
+            // The newest ready generation: the same one unless the route
+            // just switched, in which case the new one is the better bet.
+            if let Some(f) = client.shared.routes.pick() {
+                flight = f;
+            }
+            conn = match connect(flight.generation()).await {
+                Ok(c) => c,
+                Err(resp) => break 'answer resp,
+            };
+            // The same bytes: `Host` (for a request that had none) stays
+            // the first pick's, as before.
+            conn.wbuf = head;
         }
-        g.counters.retry();
-        tracing::debug!(generation = g.number, error = %f.cause, "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
-        retried = true;
-        // The newest ready generation: the same one unless the route just
-        // switched, in which case the new one is the better bet.
-        if let Some(f) = client.shared.routes.pick() {
-            flight = f;
-        }
-        conn = match connect(flight.generation()).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        };
-    }
+    };
+    client.shared.global.observe(start.elapsed());
+    Ok(resp)
 }
 
 /// The answer to an attempt that failed before a response head.
@@ -275,29 +303,48 @@ fn failed(g: &Gen, f: &Failure) -> Response<ResponseBody> {
 /// An upgrade (WebSocket) on a connection of its own: a 101 starts a
 /// tunnel; any other answer is passed on and the connection dropped after.
 async fn upgrade(
+    client: Arc<Client>,
+    req: Request<Incoming>,
+    info: RequestInfo,
+    flight: InFlight,
+    start: Instant,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let resp = switch(&client, req, info, flight).await;
+    client.shared.global.observe(start.elapsed());
+    Ok(resp)
+}
+
+async fn switch(
     client: &Client,
-    mut parts: Parts,
-    info: &RequestInfo,
-    body: Incoming,
-    on_client: Option<OnUpgrade>,
+    mut req: Request<Incoming>,
+    info: RequestInfo,
     flight: InFlight,
 ) -> Response<ResponseBody> {
+    // The client's side of the upgrade, which hyper's server hands over
+    // once the 101 is written.
+    let on_client = req.extensions_mut().remove::<OnUpgrade>();
     let g = flight.generation().clone();
     let mut conn = match connect(&g).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let (framing, add_length, mut out) = outgoing(&parts, body);
-    write_head(&mut conn, client, &parts, info, framing, add_length);
-    let head =
-        match exchange::send(&mut conn, &mut out, &parts.method, true, &mut parts.headers).await {
-            Ok(h) => h,
-            Err(f) => return failed(&g, &f),
-        };
-    let fields = std::mem::take(&mut parts.headers);
+    let mut head = std::mem::take(&mut conn.wbuf);
+    let mut sent = write_head(&mut head, client, req, &info);
+    conn.wbuf = head;
+    let attempt = exchange::send(
+        &mut conn,
+        &mut sent.out,
+        &sent.method,
+        true,
+        &mut sent.fields,
+    );
+    let head = match attempt.await {
+        Ok(h) => h,
+        Err(f) => return failed(&g, &f),
+    };
     if head.framing != BodyFraming::Switching {
         conn.broken = true;
-        return respond(head, fields, conn, out, flight);
+        return respond(head, sent.fields, conn, sent.out, flight);
     }
     let Some(on_client) = on_client else {
         // Only HTTP/1.1 requests are taken for upgrades, and hyper's server
@@ -311,7 +358,7 @@ async fn upgrade(
     // Bytes the upstream sent right after its 101 belong to the tunnel.
     let early = conn.rbuf.split().freeze();
     tunnel::spawn(on_client, conn.stream, early, flight);
-    response(&head, fields, ResponseBody::empty())
+    response(&head, sent.fields, ResponseBody::empty())
 }
 
 fn response(head: &ResponseHead, fields: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
@@ -322,7 +369,7 @@ fn response(head: &ResponseHead, fields: HeaderMap, body: ResponseBody) -> Respo
     resp
 }
 
-async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
+async fn connect(g: &Arc<Gen>) -> Result<Box<Conn>, Response<ResponseBody>> {
     // Boxed: connecting (with its timer) is a large future, and most
     // requests take a pooled connection instead.
     Box::pin(g.pool.connect()).await.map_err(|e| {
@@ -343,8 +390,8 @@ async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
 fn respond(
     mut head: ResponseHead,
     fields: HeaderMap,
-    conn: Conn,
-    out: Option<Outgoing>,
+    conn: Box<Conn>,
+    out: Option<Box<Outgoing>>,
     flight: InFlight,
 ) -> Response<ResponseBody> {
     flight.generation().counters.responses.count(head.status);

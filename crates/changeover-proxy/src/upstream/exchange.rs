@@ -55,7 +55,7 @@ pub(crate) struct Failure {
 /// is still passed on.
 pub(crate) async fn send(
     conn: &mut Conn,
-    outgoing: &mut Option<Outgoing>,
+    outgoing: &mut Option<Box<Outgoing>>,
     method: &Method,
     upgrade: bool,
     map: &mut HeaderMap,

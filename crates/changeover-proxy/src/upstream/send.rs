@@ -44,8 +44,8 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// The body of a request with these fields, to be sent framed as `framing`
-    /// (`Length` or `Chunked`).
+    /// The body of a request with these fields, to be sent framed as
+    /// `framing` (`Length` or `Chunked`).
     pub(crate) fn new(body: Incoming, framing: Framing, headers: &HeaderMap) -> Outgoing {
         let chunked = framing == Framing::Chunked;
         let trailers = chunked.then(|| {
