@@ -20,18 +20,20 @@ use crate::upstream::Conn;
 use crate::upstream::decode::{Decoder, Step};
 use crate::upstream::send::Outgoing;
 
-/// The end of an exchange: the connection goes back to the pool when it
-/// can serve another request, and the request leaves the in-flight count.
+/// The end of an exchange, at `now`: the connection goes back to the pool
+/// when it can serve another request, and the request leaves the
+/// in-flight count.
 pub(crate) fn complete(
     conn: Box<Conn>,
     outgoing: Option<Box<Outgoing>>,
     keep_alive: bool,
     flight: InFlight,
+    now: Instant,
 ) {
     // Reusable only with nothing left over either way: the request body
     // sent whole, not a stray byte after the response.
     if keep_alive && outgoing.is_none() && !conn.broken && conn.rbuf.is_empty() {
-        flight.generation().pool.checkin(conn, Instant::now());
+        flight.generation().pool.checkin(conn, now);
     }
     // `flight` drops here: the request is no longer in flight.
 }
@@ -74,7 +76,7 @@ impl ResponseBody {
     fn end(&mut self) {
         if let Kind::Streaming(s) = std::mem::replace(&mut self.0, Kind::Full(None)) {
             let s = *s;
-            complete(s.conn, s.outgoing, s.keep_alive, s.flight);
+            complete(s.conn, s.outgoing, s.keep_alive, s.flight, Instant::now());
         }
     }
 

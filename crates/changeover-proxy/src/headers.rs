@@ -15,13 +15,16 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 const UPGRADE_VALUE: HeaderValue = HeaderValue::from_static("upgrade");
 
 /// What the proxy adds for one client connection, rendered once per
-/// connection so a request only clones them (a reference count).
+/// connection.
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardedValues {
     /// `X-Forwarded-For`: the client's IP; `None` when unknown (a Unix socket).
     xff: Option<HeaderValue>,
     /// `Forwarded`: `for=IP;proto=http` (RFC 7239), `for=unknown` when unknown.
     forwarded: HeaderValue,
+    /// All three field lines, for the usual request that came with none of
+    /// them: written in one piece.
+    lines: Vec<u8>,
 }
 
 impl ForwardedValues {
@@ -34,10 +37,19 @@ impl ForwardedValues {
             },
             None => (None, "unknown".to_owned()),
         };
+        let xff = xff.and_then(|v| HeaderValue::try_from(v).ok());
+        let forwarded = HeaderValue::try_from(format!("for={node};proto=http"))
+            .unwrap_or_else(|_| HeaderValue::from_static("for=unknown;proto=http"));
+        let mut lines = Vec::new();
+        if let Some(ip) = &xff {
+            line(&mut lines, X_FORWARDED_FOR.as_str(), ip.as_bytes());
+        }
+        line(&mut lines, FORWARDED.as_str(), forwarded.as_bytes());
+        lines.extend_from_slice(b"x-forwarded-proto: http\r\n");
         ForwardedValues {
-            xff: xff.and_then(|v| HeaderValue::try_from(v).ok()),
-            forwarded: HeaderValue::try_from(format!("for={node};proto=http"))
-                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown;proto=http")),
+            xff,
+            forwarded,
+            lines,
         }
     }
 }
@@ -182,6 +194,10 @@ pub(crate) fn write_fields(
         line(buf, name.as_str(), value.as_bytes());
     }
     let Some(f) = forwarded else { return };
+    if !(info.had_xff || info.had_forwarded || info.had_xfp) {
+        buf.extend_from_slice(&f.lines);
+        return;
+    }
     if let Some(ip) = xff {
         chain(buf, X_FORWARDED_FOR, headers, skip_xff, ip);
     }
@@ -476,9 +492,14 @@ mod tests {
             "kept from the proxy in front"
         );
 
+        // None of them came in (the usual case, written in one piece).
         let mapped = ForwardedValues::new(Some("[::ffff:127.0.0.1]:80".parse().unwrap()));
         let mut p = parts(&[("host", "h")]);
-        assert_eq!(sent(&mut p, Some(&mapped))["x-forwarded-for"], "127.0.0.1");
+        let got = sent(&mut p, Some(&mapped));
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(got["forwarded"], "for=127.0.0.1;proto=http");
+        assert_eq!(got["x-forwarded-proto"], "http");
 
         // A client on a Unix socket: no address to add; a chain that came
         // in passes as it was.

@@ -219,6 +219,9 @@ async fn exchange(
     mut flight: InFlight,
     start: Instant,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    // When the response head came: the end of the request's time, and when
+    // its connection went back to the pool (one clock read for both).
+    let mut end = None;
     // One future, not one within another, so nothing is moved between them.
     let resp = 'answer: {
         let mut conn = match conn {
@@ -241,7 +244,11 @@ async fn exchange(
                 &mut sent.fields,
             );
             let f = match attempt.await {
-                Ok(h) => break 'answer respond(h, sent.fields, conn, sent.out, flight),
+                Ok(h) => {
+                    let now = Instant::now();
+                    end = Some(now);
+                    break 'answer respond(h, sent.fields, conn, sent.out, flight, now);
+                }
                 Err(f) => f,
             };
             let reused = conn.reused;
@@ -271,7 +278,11 @@ async fn exchange(
             conn.wbuf = head;
         }
     };
-    client.shared.global.observe(start.elapsed());
+    let end = end.unwrap_or_else(Instant::now);
+    client
+        .shared
+        .global
+        .observe(end.saturating_duration_since(start));
     Ok(resp)
 }
 
@@ -344,7 +355,7 @@ async fn switch(
     };
     if head.framing != BodyFraming::Switching {
         conn.broken = true;
-        return respond(head, sent.fields, conn, sent.out, flight);
+        return respond(head, sent.fields, conn, sent.out, flight, Instant::now());
     }
     let Some(on_client) = on_client else {
         // Only HTTP/1.1 requests are taken for upgrades, and hyper's server
@@ -385,25 +396,27 @@ async fn connect(g: &Arc<Gen>) -> Result<Box<Conn>, Response<ResponseBody>> {
     })
 }
 
-/// The client's response to `head`: with its body whole when it came with
-/// the head (then the exchange is over now), streaming otherwise.
+/// The client's response to `head` (which came at `now`): with its body
+/// whole when it came with the head (then the exchange is over now),
+/// streaming otherwise.
 fn respond(
     mut head: ResponseHead,
     fields: HeaderMap,
     conn: Box<Conn>,
     out: Option<Box<Outgoing>>,
     flight: InFlight,
+    now: Instant,
 ) -> Response<ResponseBody> {
     flight.generation().counters.responses.count(head.status);
     let keep_alive = head.keep_alive;
     let decoder = Decoder::new(head.framing);
     let body = match (head.body.take(), decoder) {
         (Some(b), _) => {
-            complete(conn, out, keep_alive, flight);
+            complete(conn, out, keep_alive, flight, now);
             ResponseBody::full(b)
         }
         (None, Decoder::Done) => {
-            complete(conn, out, keep_alive, flight);
+            complete(conn, out, keep_alive, flight, now);
             ResponseBody::empty()
         }
         (None, _) => ResponseBody::streaming(Streaming {
