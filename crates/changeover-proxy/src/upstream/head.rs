@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
-use crate::headers::{self, Hop};
+use crate::headers::{self, Hop, Known, Name};
 
 /// The most fields a response head may have.
 const MAX_HEADERS: usize = 128;
@@ -188,8 +188,7 @@ impl std::fmt::Display for HeadError {
 pub(crate) struct Field {
     name: (usize, usize),
     value: (usize, usize),
-    hop: Option<Hop>,
-    content_length: bool,
+    kind: Name,
 }
 
 /// Parses the response head at the start of `buf` and puts its end-to-end
@@ -251,10 +250,9 @@ pub(crate) fn parse_response(
         let mut length: Option<u64> = None;
         let mut named_by_connection = false;
         for h in resp.headers.iter() {
-            let hop = headers::hop_by_hop(h.name.as_bytes());
-            let mut content_length = false;
-            match hop {
-                Some(Hop::Connection) => {
+            let kind = headers::classify(h.name.as_bytes());
+            match kind {
+                Name::Hop(Hop::Connection) => {
                     for token in list(h.value) {
                         if token.eq_ignore_ascii_case(b"close") {
                             close = true;
@@ -267,7 +265,7 @@ pub(crate) fn parse_response(
                         }
                     }
                 }
-                Some(Hop::TransferEncoding) => {
+                Name::Hop(Hop::TransferEncoding) => {
                     // Chunked only when it is the last coding.
                     chunked = Some(
                         list(h.value)
@@ -275,21 +273,19 @@ pub(crate) fn parse_response(
                             .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
                     );
                 }
-                None if h.name.eq_ignore_ascii_case("content-length") => {
+                Name::Known(Known::ContentLength) => {
                     let n = decimal(h.value).ok_or(HeadError::ContentLength)?;
                     if length.is_some_and(|l| l != n) {
                         return Err(HeadError::ContentLength);
                     }
                     length = Some(n);
-                    content_length = true;
                 }
                 _ => {}
             }
             fields.push(Field {
                 name: offset(h.name.as_bytes()),
                 value: offset(h.value),
-                hop,
-                content_length,
+                kind,
             });
         }
         let framing = if switching {
@@ -319,16 +315,16 @@ pub(crate) fn parse_response(
         map.clear();
         map.reserve(fields.len());
         for f in fields.iter() {
-            match f.hop {
-                Some(Hop::Upgrade) if switching => {}
-                Some(_) => continue,
+            let name = match f.kind {
+                Name::Hop(Hop::Upgrade) if switching => http::header::UPGRADE,
+                Name::Hop(_) => continue,
                 // A message framed by Transfer-Encoding must not pass on its
                 // Content-Length (RFC 9112 §6.3: smuggling).
-                None if f.content_length && chunked.is_some() => continue,
-                None => {}
-            }
-            let name = HeaderName::from_bytes(&copy[f.name.0..f.name.0 + f.name.1])
-                .map_err(|_| HeadError::Field)?;
+                Name::Known(Known::ContentLength) if chunked.is_some() => continue,
+                Name::Known(k) => k.name(),
+                Name::Other => HeaderName::from_bytes(&copy[f.name.0..f.name.0 + f.name.1])
+                    .map_err(|_| HeadError::Field)?,
+            };
             let value =
                 HeaderValue::from_maybe_shared(copy.slice(f.value.0..f.value.0 + f.value.1))
                     .map_err(|_| HeadError::Field)?;
@@ -336,7 +332,7 @@ pub(crate) fn parse_response(
         }
         if named_by_connection {
             for f in fields.iter() {
-                if f.hop == Some(Hop::Connection) {
+                if f.kind == Name::Hop(Hop::Connection) {
                     for token in list(&copy[f.value.0..f.value.0 + f.value.1]) {
                         if let Ok(name) = HeaderName::from_bytes(token) {
                             map.remove(name);
