@@ -49,7 +49,10 @@ pub(crate) struct Streaming {
     pub(crate) flight: InFlight,
 }
 
-/// The body of a response the proxy sends to a client.
+/// The body of a response the proxy sends to a client: an `http_body::Body`
+/// of `Bytes` whose error, a `std::io::Error`, means the upstream's body
+/// broke off midway (the server then cuts the client's connection or
+/// stream).
 pub struct ResponseBody(Kind);
 
 enum Kind {

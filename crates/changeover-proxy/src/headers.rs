@@ -104,10 +104,13 @@ struct Present {
 impl Present {
     fn scan(headers: &HeaderMap) -> Present {
         let mut p = Present::default();
-        // Every field line, so that a second Host is seen without a lookup.
-        for (name, _) in headers {
+        // By name (each once), which is cheaper than by field line; a
+        // second Host line is looked for only when some name has two.
+        let repeated = headers.len() != headers.keys_len();
+        for name in headers.keys() {
             match name.as_str() {
-                "host" => p.hosts = p.hosts.saturating_add(1),
+                "host" if repeated => p.hosts = headers.get_all(HOST).iter().count().min(2) as u8,
+                "host" => p.hosts = 1,
                 "connection" => p.connection = true,
                 "keep-alive" => p.keep_alive = true,
                 "proxy-connection" => p.proxy_connection = true,
