@@ -151,6 +151,7 @@ mod metrics;
 mod pool;
 mod routes;
 mod service;
+mod state;
 mod tunnel;
 mod upstream;
 
@@ -163,8 +164,10 @@ pub use metrics::{
     DURATION_BUCKETS, DurationHistogram, GenerationMetrics, MetricsSnapshot, StatusCounts,
     UpstreamErrors,
 };
-pub use routes::{RouteError, Routes, State, Upstream};
+pub use routes::{RouteError, Routes};
 pub use service::{ProxyService, ResponseFuture};
+pub use state::State;
+pub use upstream::Upstream;
 
 /// Settings of a [`Proxy`].
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +246,6 @@ impl Proxy {
     /// Everything counted so far; [`MetricsSnapshot::render_into`] writes it
     /// for `/metrics`.
     pub fn metrics(&self) -> MetricsSnapshot {
-        MetricsSnapshot::collect(&self.shared.routes.for_metrics(), &self.shared.global)
+        MetricsSnapshot::collect(self.shared.routes.for_metrics(), &self.shared.global)
     }
 }

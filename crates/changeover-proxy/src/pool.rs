@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 
 use crate::Config;
-use crate::routes::Upstream;
-use crate::upstream::{Conn, Stream};
+use crate::upstream::{Conn, Stream, Upstream};
 
 struct Idle {
     conn: Box<Conn>,

@@ -8,8 +8,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::Upstream;
 use super::head::Field;
-use crate::routes::Upstream;
 
 /// How much room a read asks for: a typical response head and a small
 /// body in one read; large bodies are read this much at a time.

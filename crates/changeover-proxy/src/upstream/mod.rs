@@ -28,3 +28,25 @@ pub(crate) mod head;
 pub(crate) mod send;
 
 pub(crate) use conn::{Conn, Stream};
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where a generation serves its private upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Upstream {
+    /// A loopback TCP address (`127.0.0.0/8` or `[::1]`).
+    Tcp(SocketAddr),
+    /// A Unix stream socket.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Tcp(a) => write!(f, "{a}"),
+            Upstream::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
