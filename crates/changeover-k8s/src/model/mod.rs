@@ -333,6 +333,19 @@ impl PodTemplate {
             .unwrap_or(0)
             .saturating_mul(1000)
     }
+
+    /// The grace period as the arithmetic of a finding shows it, with where it comes from:
+    /// `30s (terminationGracePeriodSeconds: 30)`, or
+    /// `30s (terminationGracePeriodSeconds unset, the default)`.
+    pub fn describe_grace(&self) -> String {
+        match self.grace_period {
+            Some(g) => format!("{}s (terminationGracePeriodSeconds: {})", g.value, g.value),
+            None => format!(
+                "{}s (terminationGracePeriodSeconds unset, the default)",
+                self.grace_seconds()
+            ),
+        }
+    }
 }
 
 /// A Deployment's update strategy.

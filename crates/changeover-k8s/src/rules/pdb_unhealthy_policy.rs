@@ -1,10 +1,10 @@
 //! `pdb-unhealthy-policy`: pods that are not ready must not hold a drain hostage.
 
 use super::{Emitter, FindingDraft, Rule};
-use crate::config::KubeVersion;
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::Kind;
+use crate::version::KubeVersion;
 
 /// The first version in which `unhealthyPodEvictionPolicy` is on by default (beta).
 const SINCE: KubeVersion = KubeVersion::new(1, 27);
@@ -40,7 +40,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             continue; // drains skip DaemonSet pods: nothing for the policy to unblock
         }
         if b.is_v1beta1() {
-            if cx.config.kube_version.is_none_or(|v| v >= V1BETA1_REMOVED) {
+            if cx.kube_version.is_none_or(|v| v >= V1BETA1_REMOVED) {
                 em.emit(
                     &b.meta,
                     FindingDraft {
@@ -54,7 +54,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             }
             continue;
         }
-        if cx.config.kube_version.is_some_and(|v| v < SINCE) {
+        if cx.kube_version.is_some_and(|v| v < SINCE) {
             continue;
         }
         let policy = b.unhealthy_pod_eviction_policy.as_ref();
@@ -82,7 +82,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::Config;
     use crate::rules::test_support::{findings, lint_with};
 
     fn budget(policy: &str) -> String {
