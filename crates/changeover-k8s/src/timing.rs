@@ -142,6 +142,12 @@ impl Timing {
             .fold(0, u64::saturating_add)
     }
 
+    /// Each part of the stop delay as the arithmetic of a finding shows it (see
+    /// [`StopStep::describe`]).
+    pub fn stop_delay_terms(&self) -> Vec<String> {
+        self.stop_delay.iter().map(StopStep::describe).collect()
+    }
+
     /// Whether every part of the stop delay is known.
     pub fn exact(&self) -> bool {
         self.stop_delay.iter().all(|t| t.ms.is_some())

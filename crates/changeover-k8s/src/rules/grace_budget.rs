@@ -48,7 +48,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if total <= grace_ms {
                 continue;
             }
-            let mut terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
+            let mut terms = t.stop_delay_terms();
             if t.stop_delay.is_empty() {
                 terms.push("0s (no stop delay)".to_string());
             }
@@ -59,26 +59,26 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             terms.push(format!("{} (margin)", format_ms(MARGIN_MS)));
             let at_least = if t.exact() { "" } else { "at least " };
             let needed_s = total.div_ceil(1000);
+            let message = format!(
+                "stop delay + drain deadline + margin = {at_least}{}, more than the {}s grace period: SIGKILL cuts the drain short",
+                format_ms(total),
+                pod.grace_seconds()
+            );
+            let sum = format!(
+                "{} = {at_least}{} > {}",
+                terms.join(" + "),
+                format_ms(total),
+                pod.describe_grace()
+            );
+            let fix = format!(
+                "Set terminationGracePeriodSeconds to at least {needed_s}, or shorten the stop delay or the drain deadline."
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: c.line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "stop delay + drain deadline + margin = {at_least}{}, more than the {}s grace period: SIGKILL cuts the drain short",
-                        format_ms(total),
-                        pod.grace_seconds()
-                    ),
-                    arithmetic: vec![format!(
-                        "{} = {at_least}{} > {}",
-                        terms.join(" + "),
-                        format_ms(total),
-                        pod.describe_grace()
-                    )],
-                    fix: Some(format!(
-                        "Set terminationGracePeriodSeconds to at least {needed_s}, or shorten the stop delay or the drain deadline."
-                    )),
-                },
+                FindingDraft::at(c.line, message)
+                    .container(c)
+                    .arithmetic(vec![sum])
+                    .fix(fix),
             );
         }
     }

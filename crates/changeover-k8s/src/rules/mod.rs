@@ -7,7 +7,7 @@
 
 use crate::context::Context;
 use crate::finding::{Finding, Severity};
-use crate::model::Meta;
+use crate::model::{Container, Meta};
 
 mod changeover_command;
 mod grace_budget;
@@ -84,15 +84,49 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// What a check reports; the [`Emitter`] adds the rest.
-#[derive(Debug, Default)]
+/// What a check reports; the [`Emitter`] adds the rest (the rule, the object, the file).
+///
+/// Built as `FindingDraft::at(line, message)`, then `.container(c)`, `.arithmetic(…)` and
+/// `.fix(…)` where they apply.
+#[derive(Debug)]
 pub(crate) struct FindingDraft {
-    pub(crate) line: usize,
-    pub(crate) container: Option<String>,
-    pub(crate) message: String,
-    pub(crate) arithmetic: Vec<String>,
+    line: usize,
+    container: Option<String>,
+    message: String,
+    arithmetic: Vec<String>,
     /// A fix with this finding's numbers; the rule's general fix when `None`.
-    pub(crate) fix: Option<String>,
+    fix: Option<String>,
+}
+
+impl FindingDraft {
+    /// A finding at `line` of the object's input, about the object as a whole.
+    pub(crate) fn at(line: usize, message: impl Into<String>) -> FindingDraft {
+        FindingDraft {
+            line,
+            container: None,
+            message: message.into(),
+            arithmetic: Vec::new(),
+            fix: None,
+        }
+    }
+
+    /// About one container of the object's pods.
+    pub(crate) fn container(mut self, container: &Container) -> FindingDraft {
+        self.container = Some(container.name.clone());
+        self
+    }
+
+    /// The numbers behind the finding, one line each.
+    pub(crate) fn arithmetic(mut self, lines: Vec<String>) -> FindingDraft {
+        self.arithmetic = lines;
+        self
+    }
+
+    /// A fix with this finding's own numbers, instead of the rule's general one.
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> FindingDraft {
+        self.fix = Some(fix.into());
+        self
+    }
 }
 
 /// Collects the findings of one rule.
@@ -111,7 +145,9 @@ impl Emitter<'_> {
         !self.disabled.contains(&rule.id) && !meta.ignores(rule.id)
     }
 
-    pub(crate) fn emit(&mut self, meta: &Meta, hit: FindingDraft) {
+    /// Records `draft` as a finding of this rule about the object of `meta`, unless its ignore
+    /// annotation names the rule.
+    pub(crate) fn emit(&mut self, meta: &Meta, draft: FindingDraft) {
         if meta.ignores(self.rule.id) {
             return;
         }
@@ -119,12 +155,12 @@ impl Emitter<'_> {
             rule: self.rule.id,
             severity: self.rule.severity,
             file: meta.file.clone(),
-            line: hit.line,
+            line: draft.line,
             object: meta.reference(),
-            container: hit.container,
-            message: hit.message,
-            arithmetic: hit.arithmetic,
-            fix: hit.fix.unwrap_or_else(|| self.rule.fix.to_string()),
+            container: draft.container,
+            message: draft.message,
+            arithmetic: draft.arithmetic,
+            fix: draft.fix.unwrap_or_else(|| self.rule.fix.to_string()),
         });
     }
 }
@@ -150,6 +186,13 @@ pub(crate) fn replicas(n: i64) -> String {
     } else {
         format!("{n} replicas")
     }
+}
+
+/// The Services that carry traffic to container `ci` of workload `wi`, a few of them named
+/// (`Service/default/web`), or `None` when no Service does.
+pub(crate) fn traffic_services(cx: &Context<'_>, wi: usize, ci: usize) -> Option<String> {
+    let services = cx.traffic_services_of_container(wi, ci);
+    (!services.is_empty()).then(|| name_a_few(services.iter().map(|s| s.meta.reference())))
 }
 
 /// Names a few objects, then how many more.

@@ -41,16 +41,9 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         }
         if b.is_v1beta1() {
             if cx.kube_version.is_none_or(|v| v >= V1BETA1_REMOVED) {
-                em.emit(
-                    &b.meta,
-                    FindingDraft {
-                        line: b.meta.line,
-                        container: None,
-                        message: "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25: the API server refuses it, so nothing guards these pods during drains (and v1beta1 cannot carry unhealthyPodEvictionPolicy)".to_string(),
-                        arithmetic: vec![],
-                        fix: Some("Write it as apiVersion: policy/v1 (the spec is the same) and set unhealthyPodEvictionPolicy: AlwaysAllow.".to_string()),
-                    },
-                );
+                let message = "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25: the API server refuses it, so nothing guards these pods during drains (and v1beta1 cannot carry unhealthyPodEvictionPolicy)";
+                let fix = "Write it as apiVersion: policy/v1 (the spec is the same) and set unhealthyPodEvictionPolicy: AlwaysAllow.";
+                em.emit(&b.meta, FindingDraft::at(b.meta.line, message).fix(fix));
             }
             continue;
         }
@@ -65,18 +58,10 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             Some(p) => (p.line, p.value.clone()),
             None => (b.meta.line, "unset, so IfHealthyBudget".to_string()),
         };
-        em.emit(
-            &b.meta,
-            FindingDraft {
-                line,
-                container: None,
-                message: format!(
-                    "unhealthyPodEvictionPolicy is {shown}: a pod that never becomes ready cannot be evicted and blocks node drains"
-                ),
-                arithmetic: vec![],
-                fix: None,
-            },
+        let message = format!(
+            "unhealthyPodEvictionPolicy is {shown}: a pod that never becomes ready cannot be evicted and blocks node drains"
         );
+        em.emit(&b.meta, FindingDraft::at(line, message));
     }
 }
 

@@ -39,26 +39,24 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 continue;
             }
             let delay = t.stop_delay_ms();
-            let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
+            let terms = t.stop_delay_terms();
             let line = c.pre_stop.as_ref().map_or(c.line, |h| h.line());
+            let message = format!(
+                "the stop delay of {} is not shorter than the {}s grace period: the container is killed before it can drain",
+                format_ms(delay),
+                pod.grace_seconds()
+            );
+            let sum = format!(
+                "stop delay {} = {} ≥ {}",
+                terms.join(" + "),
+                format_ms(delay),
+                pod.describe_grace()
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "the stop delay of {} is not shorter than the {}s grace period: the container is killed before it can drain",
-                        format_ms(delay),
-                        pod.grace_seconds()
-                    ),
-                    arithmetic: vec![format!(
-                        "stop delay {} = {} ≥ {}",
-                        terms.join(" + "),
-                        format_ms(delay),
-                        pod.describe_grace()
-                    )],
-                    fix: None,
-                },
+                FindingDraft::at(line, message)
+                    .container(c)
+                    .arithmetic(vec![sum]),
             );
         }
     }

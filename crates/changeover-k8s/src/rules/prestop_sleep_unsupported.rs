@@ -44,17 +44,14 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    FindingDraft {
-                        line: *line,
-                        container: Some(c.name.clone()),
-                        message: format!(
-                            "{hook} uses {what}, which Kubernetes {version} does not accept"
-                        ),
-                        arithmetic: vec![format!(
-                            "{what} needs Kubernetes ≥ {needed}; --kube-version is {version}"
-                        )],
-                        fix: None,
-                    },
+                    FindingDraft::at(
+                        *line,
+                        format!("{hook} uses {what}, which Kubernetes {version} does not accept"),
+                    )
+                    .container(c)
+                    .arithmetic(vec![format!(
+                        "{what} needs Kubernetes ≥ {needed}; --kube-version is {version}"
+                    )]),
                 );
             }
         }
