@@ -28,15 +28,15 @@ pub(crate) const RULE: Rule = Rule {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         for (ci, c) in w.template.containers.iter().enumerate() {
-            let Some(services) = traffic_services(cx, wi, ci) else {
-                continue;
-            };
             let t = cx.timing(wi, ci);
             // A refused changeover command line is changeover-command's finding, which says the
             // delay is lost: one problem, one finding.
             if t.has_stop_delay() || !t.refusals.is_empty() {
                 continue;
             }
+            let Some(services) = traffic_services(cx, wi, ci) else {
+                continue;
+            };
             let why_zero = if t.stop_delay.is_empty() {
                 "no preStop sleep, no changeover run or prestop".to_string()
             } else {

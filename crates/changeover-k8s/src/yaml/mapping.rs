@@ -22,6 +22,9 @@ pub(super) struct Entries {
 const INDEX_FROM: usize = 16;
 
 impl Entries {
+    // `position` and `set` run for every key of every mapping, from the builder: inlined there,
+    // as they were when the builder and the mapping shared a module.
+    #[inline]
     fn position(&mut self, key: &str) -> Option<usize> {
         if self.index.is_none() && self.list.len() >= INDEX_FROM {
             let index = self
@@ -46,6 +49,7 @@ impl Entries {
     }
 
     /// Adds or replaces.
+    #[inline]
     pub(super) fn set(&mut self, entry: Entry) {
         match self.position(&entry.key) {
             Some(i) => self.list[i] = entry,

@@ -59,27 +59,35 @@ impl fmt::Debug for Node {
     }
 }
 
+// The constructor and the accessors are tiny and run for every node built and every field read,
+// from the builder and from the model's extraction alike: `#[inline]` keeps them inlined there
+// whichever codegen unit each module lands in.
 impl Node {
+    #[inline]
     pub(super) fn new(line: usize, value: Value) -> Node {
         Node(Rc::new(Inner { line, value }))
     }
 
     /// The line (1-based) where this value starts.
+    #[inline]
     pub fn line(&self) -> usize {
         self.0.line
     }
 
     /// The value.
+    #[inline]
     pub fn value(&self) -> &Value {
         &self.0.value
     }
 
     /// The value of `key` when this is a mapping that has it.
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entry(key).map(|e| &e.value)
     }
 
     /// The entry of `key` (with the key's line) when this is a mapping that has it.
+    #[inline]
     pub fn entry(&self, key: &str) -> Option<&Entry> {
         match self.value() {
             Value::Map(entries) => entries.iter().find(|e| e.key == key),
@@ -97,6 +105,7 @@ impl Node {
     }
 
     /// The entries when this is a mapping.
+    #[inline]
     pub fn as_map(&self) -> Option<&[Entry]> {
         match self.value() {
             Value::Map(entries) => Some(entries),
@@ -105,6 +114,7 @@ impl Node {
     }
 
     /// The items when this is a sequence.
+    #[inline]
     pub fn as_seq(&self) -> Option<&[Node]> {
         match self.value() {
             Value::Seq(items) => Some(items),
@@ -113,6 +123,7 @@ impl Node {
     }
 
     /// The text of a scalar of any style (numbers included), `None` for null and collections.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match self.value() {
             Value::Scalar(s) => Some(&s.text),
@@ -121,6 +132,7 @@ impl Node {
     }
 
     /// `true` for null.
+    #[inline]
     pub fn is_null(&self) -> bool {
         matches!(self.value(), Value::Null)
     }

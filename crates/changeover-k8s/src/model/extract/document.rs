@@ -44,7 +44,11 @@ pub fn each_object(doc: &Node, mut f: impl FnMut(&str, &Node)) {
 /// How an object names itself: `metadata.name` (else `generateName`, else `<unnamed>`), and
 /// `metadata.namespace` (else `default_namespace`).
 pub fn name_and_namespace<'n>(node: &'n Node, default_namespace: &'n str) -> (&'n str, &'n str) {
-    let metadata = node.get("metadata");
+    names(node.get("metadata"), default_namespace)
+}
+
+/// [`name_and_namespace`] from the object's `metadata`.
+fn names<'n>(metadata: Option<&'n Node>, default_namespace: &'n str) -> (&'n str, &'n str) {
     let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Node::as_str);
     let name = text("name")
         .or_else(|| text("generateName"))
@@ -57,9 +61,10 @@ pub fn name_and_namespace<'n>(node: &'n Node, default_namespace: &'n str) -> (&'
 
 /// The identity of the object `node`, of a kind changeover reads, from input `file`.
 pub(super) fn meta(node: &Node, kind: Kind, file: &Arc<str>, default_namespace: &str) -> Meta {
-    let (name, namespace) = name_and_namespace(node, default_namespace);
-    let ignored_rules = node
-        .path(&["metadata", "annotations", IGNORE_ANNOTATION])
+    let metadata = node.get("metadata");
+    let (name, namespace) = names(metadata, default_namespace);
+    let ignored_rules = metadata
+        .and_then(|m| m.path(&["annotations", IGNORE_ANNOTATION]))
         .and_then(Node::as_str)
         .map(|list| {
             list.split(',')
