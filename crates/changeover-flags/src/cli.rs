@@ -20,7 +20,7 @@ pub use crate::run::RunArgs;
 )]
 pub struct PrestopArgs {
     /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
+    /// /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 }

@@ -87,7 +87,7 @@ pub struct RunArgs {
     pub pid_file: Option<PathBuf>,
 
     /// The control socket for reload, status and prestop (mode 0600) [default:
-    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>.sock].
+    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>/control.sock].
     #[cfg_attr(feature = "clap", arg(long, value_name = "PATH"))]
     pub control: Option<PathBuf>,
 

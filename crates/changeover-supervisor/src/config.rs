@@ -53,13 +53,23 @@ impl Defaults {
     /// The control socket used when `--control` is not given: the same for
     /// `changeover run` and for `reload`/`status`/`prestop` run by the same
     /// user in the same environment. `$XDG_RUNTIME_DIR/changeover.sock`, or
-    /// `/tmp/changeover-<uid>.sock` when that variable is unset.
+    /// `/tmp/changeover-<uid>/control.sock` when that variable is unset (in
+    /// a directory of the user's own: see [`private_control_dir`]).
     pub fn control_path(&self) -> PathBuf {
         match &self.runtime_dir {
             Some(dir) => dir.join("changeover.sock"),
-            None => PathBuf::from(format!("/tmp/changeover-{}.sock", self.uid)),
+            None => private_control_dir(self.uid).join("control.sock"),
         }
     }
+}
+
+/// The directory of the default control socket outside `XDG_RUNTIME_DIR`:
+/// `/tmp/changeover-<uid>`. A socket straight in world-writable `/tmp` can
+/// be bound first by any other user; this directory is created by
+/// `changeover run` with mode 0700 and refused when it belongs to anyone
+/// else (see `control::bind`).
+pub fn private_control_dir(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/changeover-{uid}"))
 }
 
 /// One listening socket to bind (or adopt) and pass to every child.
@@ -101,6 +111,11 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// The control socket.
     pub control: PathBuf,
+    /// The private directory the control socket lives in, created (mode
+    /// 0700) and checked to be the user's own before binding: set when the
+    /// socket is in [`private_control_dir`], as the default is outside
+    /// `XDG_RUNTIME_DIR`.
+    pub control_dir: Option<PathBuf>,
     /// Where to serve `/livez`, `/readyz` and `/metrics`.
     pub health: Option<ListenAddr>,
     /// The timing rules.
@@ -139,10 +154,14 @@ impl Config {
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
         let health = flags.health.map(|h| resolve("--health", h)).transpose()?;
+        let control = flags.control.unwrap_or_else(|| defaults.control_path());
+        let private = private_control_dir(defaults.uid);
+        let control_dir = (control.parent() == Some(private.as_path())).then_some(private);
         Ok(Config {
             listen,
             pid_file: flags.pid_file,
-            control: flags.control.unwrap_or_else(|| defaults.control_path()),
+            control,
+            control_dir,
             health,
             timing: Timing {
                 ready: flags.ready,
@@ -187,7 +206,8 @@ mod tests {
         assert_eq!(c.timing.stop_signal, Signal::SIGTERM);
         assert_eq!(c.reload_signal, Signal::SIGHUP);
         assert_eq!(c.timing.ready, ReadyMode::Notify);
-        assert_eq!(c.control, PathBuf::from("/tmp/changeover-0.sock"));
+        assert_eq!(c.control, PathBuf::from("/tmp/changeover-0/control.sock"));
+        assert_eq!(c.control_dir, Some(PathBuf::from("/tmp/changeover-0")));
         let k8s = Defaults {
             kubernetes: true,
             runtime_dir: Some("/run/user/1000".into()),
@@ -196,6 +216,7 @@ mod tests {
         let c = Config::from_options(opts(|_| {}), &k8s).unwrap();
         assert_eq!(c.timing.stop_delay, Duration::from_secs(5));
         assert_eq!(c.control, PathBuf::from("/run/user/1000/changeover.sock"));
+        assert_eq!(c.control_dir, None);
     }
 
     #[test]

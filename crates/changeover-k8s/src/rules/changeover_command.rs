@@ -43,13 +43,9 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    FindingDraft {
-                        line: refusal.line,
-                        container: Some(c.name.clone()),
-                        message,
-                        arithmetic: vec![refusal.message.clone()],
-                        fix: None,
-                    },
+                    FindingDraft::at(refusal.line, message)
+                        .container(c)
+                        .arithmetic(vec![refusal.message.clone()]),
                 );
             }
         }

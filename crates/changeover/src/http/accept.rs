@@ -42,7 +42,7 @@ where
 {
     let listener = listener.into_tokio()?;
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    tokio::spawn(accept_loop(signals, listener, builder, make, health));
+    signals.track_acceptor(accept_loop(signals.clone(), listener, builder, make, health));
     Ok(())
 }
 
@@ -56,6 +56,7 @@ async fn accept_loop<F, S>(
     F: Fn(Option<SocketAddr>) -> S,
     S: HttpService,
 {
+    let mut failures = crate::log_limit::LogLimit::new(Duration::from_secs(1));
     loop {
         // Checked first on every turn: nothing is accepted once accepting
         // stopped; what is still queued is left to the successor sharing the socket.
@@ -74,8 +75,11 @@ async fn accept_loop<F, S>(
                 tracing::debug!(error = %e, "accept: connection gone before it was accepted");
             }
             Err(e) => {
-                // Out of fds or memory: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed; retrying shortly");
+                // Out of fds or memory: back off briefly instead of spinning,
+                // and say so once a second, not twenty times.
+                if let Some(n) = failures.hit(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, failures = n.total, unlogged = n.unlogged, "accept failed; retrying every 50ms (logged at most once a second)");
+                }
                 tokio::select! {
                     _ = signals.accepting_stopped() => break,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}

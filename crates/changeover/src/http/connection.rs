@@ -2,8 +2,9 @@
 //! serve it, give it a lame-duck window once accepting stopped, then close it
 //! politely — write side first, socket last.
 
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio_util::either::Either;
 
 use super::service::{DrainAwareService, HttpService};
-use crate::drain::DrainSignals;
+use crate::drain::{DrainSignals, Step, StepWatch};
 
 /// An accepted stream: TCP on the left, Unix on the right.
 pub(crate) type Stream = Either<tokio::net::TcpStream, tokio::net::UnixStream>;
@@ -138,42 +139,39 @@ pub(crate) async fn serve<S: HttpService>(
     });
     let mut conn =
         Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
-    let result = tokio::select! {
-        r = conn.as_mut() => Some(r),
-        _ = signals.accepting_stopped() => None,
-        _ = signals.cut() => return,
-    };
-    let result = match result {
-        Some(r) => r,
+    // Every wait below also ends at `cut`. Asking the watch is one atomic
+    // load per wakeup (an HTTP/1.1 connection is woken on every request),
+    // where re-polling two cancellation futures took two mutexes each.
+    let mut watch = pin!(signals.watch());
+    let result = match unless(&mut watch, Step::AcceptingStopped, conn.as_mut()).await {
+        Ok(r) => r,
+        Err(Step::Cut) => return,
         // HTTP/2 has its own lame duck: GOAWAY in two steps (the highest
         // stream id first, the real last one after a ping round trip), so
         // a stream the client is sending is still served. Sent at once, it
         // moves the client to the successor (or elsewhere) now, instead of
         // leaving it on a draining process for the lame-duck window.
-        None if h2.load(Ordering::Relaxed) => {
+        Err(_) if h2.load(Ordering::Relaxed) => {
             conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                r = conn.as_mut() => r,
-                _ = signals.cut() => return,
+            match unless(&mut watch, Step::Cut, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
             }
         }
-        None => {
+        Err(_) => {
             // Lame duck: a request already on its way is read and answered
             // (with Connection: close); an idle connection is closed after.
-            let early = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                _ = tokio::time::sleep(signals.lame_duck()) => None,
-                _ = signals.cut() => return,
-            };
-            match early {
-                Some(r) => r,
-                None => {
+            let lame_duck = tokio::time::timeout(signals.lame_duck(), conn.as_mut());
+            match unless(&mut watch, Step::Cut, pin!(lame_duck)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_window_over)) => {
                     conn.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        r = conn.as_mut() => r,
-                        _ = signals.cut() => return,
+                    match unless(&mut watch, Step::Cut, conn.as_mut()).await {
+                        Ok(r) => r,
+                        Err(_) => return,
                     }
                 }
+                Err(_) => return,
             }
         }
     };
@@ -185,6 +183,23 @@ pub(crate) async fn serve<S: HttpService>(
     if let Ok(stream) = back_rx.await {
         linger(stream, &signals).await;
     }
+}
+
+/// Polls `fut` until it completes, or until the drain reaches `step` (or
+/// a later one), which is asked first on every poll: `Err` with the step.
+async fn unless<F: Future>(
+    watch: &mut Pin<&mut StepWatch<'_>>,
+    step: Step,
+    mut fut: Pin<&mut F>,
+) -> Result<F::Output, Step> {
+    poll_fn(|cx| {
+        let now = watch.as_mut().poll_step(cx);
+        if now >= step {
+            return Poll::Ready(Err(now));
+        }
+        fut.as_mut().poll(cx).map(Ok)
+    })
+    .await
 }
 
 /// Closes politely: our side first (FIN), then wait, bounded, for the client

@@ -70,7 +70,9 @@ impl Generation {
     pub(super) fn report_ready(&self) {
         let mut notify = lock(&self.notify);
         let result = match notify.handover.take() {
-            Some(parent) => parent.send("READY=1"),
+            // A successor is tied to its parent until now; from READY=1 on it
+            // is the server and outlives the parent, which exits once drained.
+            Some(parent) => crate::spawn::outlive_parent().and_then(|()| parent.send("READY=1")),
             None => match &notify.upstream {
                 Some(up) => up.send("READY=1"),
                 None => Ok(()),
@@ -157,7 +159,7 @@ fn notify_targets() -> Result<NotifyTargets, Error> {
                 .map_err(Error::Notify)?,
             upstream: Some(up)
                 .filter(|v| !v.is_empty())
-                .map(parse)
+                .map(|v| NotifyAddr::parse_var(UPSTREAM_NOTIFY_VAR, &v).map(Notifier::new))
                 .transpose()
                 .map_err(Error::Notify)?,
         }),
