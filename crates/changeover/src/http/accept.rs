@@ -1,7 +1,8 @@
 //! The accept loop: takes connections until accepting stops, and runs each
-//! one as a tracked task.
+//! one as a tracked task, with a service made for it from its peer address.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +24,38 @@ pub(crate) fn serve<S: HttpService>(
     signals: DrainSignals,
     health: bool,
 ) -> io::Result<()> {
+    serve_with(listener, move |_| service.clone(), signals, health)
+}
+
+/// As [`serve`], with a service made for each connection by `make` from the
+/// client's address (`None` on a Unix socket): a proxy that adds
+/// `X-Forwarded-For`, or a service that logs its peer, needs it.
+pub(crate) fn serve_with<F, S>(
+    listener: Listener,
+    make: F,
+    signals: DrainSignals,
+    health: bool,
+) -> io::Result<()>
+where
+    F: Fn(Option<SocketAddr>) -> S + Send + 'static,
+    S: HttpService,
+{
     let listener = listener.into_tokio()?;
-    let service = DrainAwareService::new(signals.clone(), health, service);
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    signals.track_acceptor(accept_loop(signals.clone(), listener, builder, service));
+    signals.track_acceptor(accept_loop(signals.clone(), listener, builder, make, health));
     Ok(())
 }
 
-async fn accept_loop<S: HttpService>(
+async fn accept_loop<F, S>(
     signals: DrainSignals,
     listener: TokioListener,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    service: DrainAwareService<S>,
-) {
+    make: F,
+    health: bool,
+) where
+    F: Fn(Option<SocketAddr>) -> S,
+    S: HttpService,
+{
     let mut failures = crate::log_limit::LogLimit::new(Duration::from_secs(1));
     loop {
         // Checked first on every turn: nothing is accepted once accepting
@@ -46,9 +66,9 @@ async fn accept_loop<S: HttpService>(
             r = accept(&listener) => r,
         };
         match accepted {
-            Ok(stream) => {
-                let conn =
-                    connection::serve(signals.clone(), builder.clone(), service.clone(), stream);
+            Ok((stream, peer)) => {
+                let service = DrainAwareService::new(signals.clone(), health, make(peer));
+                let conn = connection::serve(signals.clone(), builder.clone(), service, stream);
                 signals.track(conn);
             }
             Err(e) if is_transient(&e) => {
@@ -70,16 +90,16 @@ async fn accept_loop<S: HttpService>(
     tracing::debug!("accept loop ended");
 }
 
-async fn accept(listener: &TokioListener) -> io::Result<connection::Stream> {
+async fn accept(listener: &TokioListener) -> io::Result<(connection::Stream, Option<SocketAddr>)> {
     match listener {
         Either::Left(tcp) => {
-            let (s, _) = tcp.accept().await?;
+            let (s, peer) = tcp.accept().await?;
             if let Err(e) = s.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-            Ok(Either::Left(s))
+            Ok((Either::Left(s), Some(peer)))
         }
-        Either::Right(unix) => Ok(Either::Right(unix.accept().await?.0)),
+        Either::Right(unix) => Ok((Either::Right(unix.accept().await?.0), None)),
     }
 }
 
