@@ -5,10 +5,11 @@
 //! demo and the tests all describe and wait for processes the same way.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+use nix::errno::Errno;
 use nix::libc;
 use nix::sys::signal::Signal;
 
@@ -65,30 +66,55 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 /// Linux 5.3: `ENOSYS`). Does not reap: a child of ours stays a zombie until
 /// its parent waits for it. Must be awaited inside a tokio runtime.
 pub async fn wait_for_exit(pid: u32) -> io::Result<()> {
-    let Ok(raw_pid) = libc::pid_t::try_from(pid) else {
+    if libc::pid_t::try_from(pid).is_err() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{pid} is not a process id"),
         ));
-    };
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
-    // it touches no memory of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ESRCH) => Ok(()),
-            _ => Err(e),
-        };
     }
-    // SAFETY: a fresh fd returned by pidfd_open, owned here from now on.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let fd = match pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     // SAFETY: an OwnedFd keeps its fd open and unchanged until it is
     // dropped, which is when the AsyncFd that owns it is.
     let afd = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
     }?;
     afd.readable().await.map(drop)
+}
+
+/// A pidfd for `pid` (Linux 5.3): a handle on that process and on no later
+/// one that reuses its pid, so a check of the process and a signal sent
+/// after it reach the same process. `ESRCH` when no such process runs,
+/// `ENOSYS` before Linux 5.3, `EINVAL` for a pid the kernel cannot take.
+pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+    let raw_pid = libc::pid_t::try_from(pid).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
+    // it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh fd returned by pidfd_open, owned here from now on.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Sends `signal` to the process a pidfd names (from [`pidfd_open`]);
+/// `ESRCH` once it has exited, even if its pid was reused since.
+pub fn pidfd_send_signal(fd: BorrowedFd<'_>, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 #[cfg(test)]

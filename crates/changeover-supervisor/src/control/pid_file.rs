@@ -2,12 +2,12 @@
 //! once the process is shown to be a `changeover run`, and held by a pidfd from the check to the
 //! signal.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use changeover::PidFile;
+use changeover::process::{pidfd_open, pidfd_send_signal};
 use nix::errno::Errno;
-use nix::libc;
 use nix::sys::signal::Signal;
 
 use super::client::ClientError;
@@ -56,7 +56,7 @@ pub fn signal_reload(pid_file: &Path) -> Result<u32, ClientError> {
         ))
     })?;
     let sent = match &pidfd {
-        Some(fd) => pidfd_send_signal(fd, signal),
+        Some(fd) => pidfd_send_signal(fd.as_fd(), signal),
         None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal),
     };
     match sent {
@@ -67,33 +67,6 @@ pub fn signal_reload(pid_file: &Path) -> Result<u32, ClientError> {
         ))),
         Err(e) => Err(bad(format!("cannot signal process {pid}: {e}"))),
     }
-}
-
-/// A pidfd for `pid` (Linux 5.3): it names that process and no later one
-/// that reuses its pid.
-fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a fresh fd returned by pidfd_open, owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Sends `signal` to the process a pidfd names; ESRCH once it has exited.
-fn pidfd_send_signal(fd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
-    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            signal as libc::c_int,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 /// Whether process `pid` runs the very executable this process runs (a

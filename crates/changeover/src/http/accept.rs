@@ -42,7 +42,13 @@ where
 {
     let listener = listener.into_tokio()?;
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    signals.track_acceptor(accept_loop(signals.clone(), listener, builder, make, health));
+    signals.track_acceptor(accept_loop(
+        signals.clone(),
+        listener,
+        builder,
+        make,
+        health,
+    ));
     Ok(())
 }
 
