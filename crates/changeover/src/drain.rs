@@ -86,6 +86,10 @@ struct Shared {
     /// Every connection and every task spawned through the lifecycle.
     tracker: TaskTracker,
     lame_duck: Duration,
+    /// Where idle connections go at step 3 instead of their lame duck: a
+    /// successor that takes them. Set at most once, before step 1.
+    #[cfg(feature = "http")]
+    handoff: std::sync::OnceLock<crate::handover::Outbox>,
 }
 
 /// Whether the process is draining; cheap to ask on every request.
@@ -119,6 +123,18 @@ impl DrainSignals {
     /// Completes at step 3: stop accepting, start the lame duck.
     pub(crate) fn accepting_stopped(&self) -> WaitForCancellationFuture<'_> {
         self.0.stop_accepting.cancelled()
+    }
+
+    /// Whether step 3 happened.
+    #[cfg(feature = "http")]
+    pub(crate) fn has_stopped_accepting(&self) -> bool {
+        self.0.stop_accepting.is_cancelled()
+    }
+
+    /// The successor that takes idle connections at step 3, if any.
+    #[cfg(feature = "http")]
+    pub(crate) fn handoff(&self) -> Option<&crate::handover::Outbox> {
+        self.0.handoff.get()
     }
 
     /// [`accepting_stopped`](Self::accepting_stopped), owning its token,
@@ -174,7 +190,18 @@ impl Drain {
             cut: CancellationToken::new(),
             tracker: TaskTracker::new(),
             lame_duck,
+            #[cfg(feature = "http")]
+            handoff: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Before step 1 of a handover: idle connections go to the successor
+    /// behind `outbox` at step 3 instead of their lame duck.
+    #[cfg(feature = "http")]
+    pub(crate) fn hand_off_to(&self, outbox: crate::handover::Outbox) {
+        if self.0.handoff.set(outbox).is_err() {
+            tracing::warn!("a second successor to hand connections to; keeping the first");
+        }
     }
 
     /// What the serve path needs.

@@ -91,6 +91,8 @@
 mod addr;
 pub mod drain;
 mod duration;
+#[cfg(feature = "http")]
+mod handover;
 mod lifecycle;
 pub mod listeners;
 pub mod notify;

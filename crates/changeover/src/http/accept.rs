@@ -1,41 +1,60 @@
-//! The accept loop: takes connections until accepting stops, and runs each
-//! one as a tracked task.
+//! Where connections come from: the accept loop, which takes them until
+//! accepting stops, and the adopter, which takes those a parent hands over
+//! during an upgrade; each runs as a tracked task.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio_util::either::Either;
 
-use super::connection;
+use super::connection::{self, Kind, Served};
 use super::service::{DrainAwareService, HttpService};
 use crate::drain::DrainSignals;
+use crate::handover::{Taker, Takers};
 use crate::listeners::{Listener, TokioListener};
 
 /// Serves `service` on `listener` under the drain protocol: spawns the
 /// accept loop and returns at once. With `health`, `/livez` and `/readyz`
-/// are answered before the service sees them.
+/// are answered before the service sees them. Connections a parent hands
+/// over for a listener of this name are served here too (`takers`).
 pub(crate) fn serve<S: HttpService>(
     listener: Listener,
     service: S,
     signals: DrainSignals,
     health: bool,
+    takers: &Takers,
 ) -> io::Result<()> {
+    let name: Arc<str> = listener.name().into();
     let listener = listener.into_tokio()?;
-    let service = DrainAwareService::new(signals.clone(), health, service);
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    tokio::spawn(accept_loop(signals, listener, builder, service));
+    let kind = match &listener {
+        Either::Left(_) => Kind::Tcp,
+        Either::Right(_) => Kind::Unix,
+    };
+    let served = Arc::new(Served {
+        service: DrainAwareService::new(signals.clone(), health, service),
+        signals,
+        http1: http1::Builder::new(),
+        http2: http2::Builder::new(TokioExecutor::new()),
+        listener: name.clone(),
+    });
+    takers.register(
+        &name,
+        Arc::new(Adopter {
+            served: served.clone(),
+            kind,
+        }),
+    );
+    tokio::spawn(accept_loop(listener, served));
     Ok(())
 }
 
-async fn accept_loop<S: HttpService>(
-    signals: DrainSignals,
-    listener: TokioListener,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    service: DrainAwareService<S>,
-) {
+async fn accept_loop<S: HttpService>(listener: TokioListener, served: Arc<Served<S>>) {
+    let signals = &served.signals;
     loop {
         // Checked first on every turn: nothing is accepted once accepting
         // stopped; what is still queued is left to the successor sharing the socket.
@@ -46,9 +65,7 @@ async fn accept_loop<S: HttpService>(
         };
         match accepted {
             Ok(stream) => {
-                let conn =
-                    connection::serve(signals.clone(), builder.clone(), service.clone(), stream);
-                signals.track(conn);
+                signals.track(connection::serve(served.clone(), stream, Bytes::new()));
             }
             Err(e) if is_transient(&e) => {
                 tracing::debug!(error = %e, "accept: connection gone before it was accepted");
@@ -87,4 +104,28 @@ fn is_transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
+}
+
+/// Serves the connections a parent hands over as if accepted here, the
+/// bytes the parent already read first.
+struct Adopter<S> {
+    served: Arc<Served<S>>,
+    kind: Kind,
+}
+
+impl<S: HttpService> Taker for Adopter<S> {
+    fn accepting(&self) -> bool {
+        !self.served.signals.has_stopped_accepting()
+    }
+
+    fn adopt(&self, fd: OwnedFd, saved: Bytes) {
+        match connection::from_fd(fd, self.kind) {
+            Ok(stream) => {
+                self.served
+                    .signals
+                    .track(connection::serve(self.served.clone(), stream, saved))
+            }
+            Err(e) => tracing::warn!(error = %e, "could not serve a connection taken over"),
+        }
+    }
 }

@@ -164,6 +164,8 @@ impl Builder {
                 requests_rx: Mutex::new(Some(rx)),
                 inherited: Mutex::new(inherited),
                 generation,
+                #[cfg(feature = "http")]
+                takers: Arc::default(),
             }),
         };
         if self.signals {
@@ -186,6 +188,9 @@ struct Inner {
     requests_rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
     inherited: Mutex<Inherited>,
     generation: Generation,
+    /// Who adopts connections a parent hands over, by listener name.
+    #[cfg(feature = "http")]
+    takers: Arc<crate::handover::Takers>,
 }
 
 /// The lifecycle of a server process: one handle, cheap to clone.
@@ -266,6 +271,7 @@ impl Lifecycle {
             service,
             self.inner.drain.signals(),
             self.inner.health,
+            &self.inner.takers,
         )
     }
 
@@ -278,7 +284,8 @@ impl Lifecycle {
 
     /// Declares the application ready: closes inherited sockets nobody asked
     /// for, writes the pid file, and reports `READY=1` (to the parent during
-    /// an upgrade, else to `NOTIFY_SOCKET`).
+    /// an upgrade, else to `NOTIFY_SOCKET`). During an upgrade, a server that
+    /// serves HTTP also tells its parent where to hand its idle connections.
     pub fn ready(&self) -> Result<(), Error> {
         for name in lock(&self.inner.inherited).close_unclaimed() {
             tracing::info!(name, "closed an inherited listener nobody asked for");
@@ -288,9 +295,45 @@ impl Lifecycle {
                 .map_err(|e| Error::PidFile(pf.path().to_owned(), e))?;
         }
         self.inner.drain.mark_ready();
-        self.inner.generation.report_ready();
+        #[cfg(feature = "http")]
+        let intake = self.open_intake();
+        #[cfg(feature = "http")]
+        let to_parent = intake.as_ref().map_or("", |(field, _)| field.as_str());
+        #[cfg(not(feature = "http"))]
+        let to_parent = "";
+        self.inner.generation.report_ready(to_parent);
+        #[cfg(feature = "http")]
+        if let Some((_, take_connections)) = intake {
+            tokio::spawn(take_connections);
+        }
         tracing::info!(pid = std::process::id(), "ready");
         Ok(())
+    }
+
+    /// When this is a successor that serves HTTP: an intake for the idle
+    /// connections of its parent, as the field of `READY=1` that says where
+    /// it is and the future that takes them.
+    #[cfg(feature = "http")]
+    fn open_intake(&self) -> Option<(String, impl Future<Output = ()> + Send + 'static)> {
+        let parent = self.inner.generation.parent()?;
+        if self.inner.takers.is_empty() {
+            return None;
+        }
+        match crate::handover::Intake::bind() {
+            Ok(intake) => {
+                let field = format!(
+                    "{}={}",
+                    upgrade::CONNECTIONS_FIELD,
+                    intake.addr().to_env_value().to_string_lossy()
+                );
+                let takers = self.inner.takers.clone();
+                Some((field, intake.run(parent, takers)))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a socket for the old generation's idle connections; it closes them instead");
+                None
+            }
+        }
     }
 
     /// Watches the phase.
@@ -366,7 +409,8 @@ impl Lifecycle {
         let mut rx = lock(&self.inner.requests_rx)
             .take()
             .expect("Lifecycle::run called twice");
-        type Pending = Pin<Box<dyn Future<Output = Result<u32, UpgradeError>> + Send>>;
+        type Pending =
+            Pin<Box<dyn Future<Output = Result<upgrade::Successor, UpgradeError>> + Send>>;
         let mut upgrading: Option<Pending> = None;
         let mut waiters: Vec<oneshot::Sender<Result<u32, UpgradeError>>> = Vec::new();
         let successor = loop {
@@ -401,10 +445,13 @@ impl Lifecycle {
                 result = async { upgrading.as_mut().expect("guarded").await }, if upgrading.is_some() => {
                     upgrading = None;
                     let handed_over = match &result {
-                        Ok(pid) => {
+                        Ok(successor) => {
+                            let pid = successor.pid;
                             tracing::info!(successor = pid, "successor is ready; draining");
+                            #[cfg(feature = "http")]
+                            self.hand_idle_connections_to(successor);
                             self.inner.generation.notify_upstream(&format!("MAINPID={pid}\nREADY=1\nSTATUS=handed over to {pid}"));
-                            Some(*pid)
+                            Some(pid)
                         }
                         Err(e) => {
                             tracing::error!("upgrade failed, still serving: {e}");
@@ -413,7 +460,7 @@ impl Lifecycle {
                         }
                     };
                     for w in waiters.drain(..) {
-                        let _ignored_if_caller_left = w.send(result.clone());
+                        let _ignored_if_caller_left = w.send(result.clone().map(|s| s.pid));
                     }
                     if handed_over.is_some() {
                         break handed_over;
@@ -422,6 +469,28 @@ impl Lifecycle {
             }
         };
         self.stop_sequence(successor, rx).await
+    }
+
+    /// Before the drain of a handover: when the successor takes idle
+    /// connections, connects to it, so that they go there instead of
+    /// through their lame duck.
+    #[cfg(feature = "http")]
+    fn hand_idle_connections_to(&self, successor: &upgrade::Successor) {
+        let Some(addr) = &successor.connections else {
+            tracing::info!(
+                successor = successor.pid,
+                "the successor does not take connections over; idle ones close after their lame duck"
+            );
+            return;
+        };
+        match crate::handover::Outbox::connect(addr, successor.pid) {
+            Ok(outbox) => self.inner.drain.hand_off_to(outbox),
+            Err(e) => tracing::warn!(
+                successor = successor.pid,
+                error = %e,
+                "cannot hand idle connections to the successor; they close after their lame duck"
+            ),
+        }
     }
 
     /// The [drain protocol](crate::drain) from step 1 to the end; after a

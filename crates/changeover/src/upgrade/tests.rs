@@ -62,13 +62,16 @@ async fn a_successor_that_reports_ready_takes_over_and_serves_on() {
     let addr = listener.local_addr().unwrap();
     let fd = Arc::new(OwnedFd::from(listener));
     let script = r#"exec python3 -c "$READY_THEN_SERVE" "$@""#;
-    let pid = tokio::time::timeout(
+    let successor = tokio::time::timeout(
         Duration::from_secs(30),
         run(plan(script, vec![("http".into(), fd)])),
     )
     .await
     .expect("the upgrade ends within its deadline")
     .unwrap();
+    // It said nothing about connections: it gets none.
+    assert_eq!(successor.connections, None);
+    let pid = successor.pid;
 
     // Only the successor accepts on this socket: an answer proves it is
     // alive after the handover and holds the listener.
