@@ -142,7 +142,11 @@ async fn serve(opts: Options) -> ExitCode {
                     "slow done\n"
                 }),
             );
-        lc.serve(listener, app).map_err(|e| e.to_string())?;
+        // `with_state(())`, as `axum::serve` does: it turns each handler
+        // into its route once, which a `Router` served as it is redoes on
+        // every request (a clone and a box).
+        lc.serve(listener, app.with_state(()))
+            .map_err(|e| e.to_string())?;
         lc.ready().map_err(|e| e.to_string())?;
         Ok::<_, String>(lc)
     };

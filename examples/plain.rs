@@ -29,10 +29,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let pid = std::process::id();
-    let app = Router::new().route(
-        "/",
-        get(move || async move { format!("hello from {pid}\n") }),
-    );
+    // `with_state(())`, as `axum::serve` does: each handler becomes its
+    // route once, not on every request.
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || async move { format!("hello from {pid}\n") }),
+        )
+        .with_state(());
     eprintln!("plain: ready pid={pid}");
     let builder = std::sync::Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {

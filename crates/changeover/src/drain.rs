@@ -12,7 +12,8 @@
 //! | 4. cut | the drain deadline (default 20 s after step 3) passes, or a second stop signal comes, with connections still open | `cut` | Every connection is dropped at once; the generation exits with status 1. Tasks that ignore the token get 1 s more, then are left behind. |
 //!
 //! Without step 4, the generation ends (phase [`Stopped`](Phase::Stopped),
-//! status 0) as soon as the last tracked connection or task is gone.
+//! status 0) as soon as the accept loops ended and the last tracked
+//! connection or task is gone.
 //!
 //! # One connection
 //!
@@ -42,11 +43,15 @@
 //!
 //! The lifecycle owns the sending side of this protocol (`Drain`); the
 //! serve path gets its receiving side (`DrainSignals`) and can only obey it.
+//! A connection asks for steps 3 and 4 on every poll, through a `StepWatch`:
+//! one atomic load, its task's waker registered with the tokens once.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+#[cfg(feature = "http")]
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -80,11 +85,21 @@ struct Shared {
     /// Mirrors `phase >= Draining`; read on every response, so a plain
     /// atomic rather than the watch's lock.
     draining: AtomicBool,
+    /// Mirrors which of `stop_accepting` and `cut` fired, as a [`Step`];
+    /// set before the token is cancelled, so whoever the token wakes sees
+    /// it. Read by every connection on every poll.
+    step: AtomicU8,
     shutdown: CancellationToken,
     stop_accepting: CancellationToken,
     cut: CancellationToken,
     /// Every connection and every task spawned through the lifecycle.
     tracker: TaskTracker,
+    /// The accept loops, apart from `tracker`: they end at step 3, but a
+    /// loop that just took a connection from the kernel tracks it a moment
+    /// later, on its own thread. Had the drain found `tracker` empty in
+    /// between, the process would exit and the client, its request
+    /// unread, would get a reset.
+    acceptors: TaskTracker,
     lame_duck: Duration,
     /// Where idle connections go at step 3 instead of their lame duck: a
     /// successor that takes them. Set at most once, before step 1.
@@ -100,6 +115,69 @@ impl Draining {
     /// Whether a stop or handover began.
     pub fn get(&self) -> bool {
         self.0.draining.load(Ordering::Acquire)
+    }
+}
+
+/// How far steps 3 and 4 went, in their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Step {
+    /// Before step 3: accept and serve.
+    Serving = 0,
+    /// Step 3 happened: accepting stopped, the lame duck began.
+    AcceptingStopped = 1,
+    /// Step 4 happened: drop what is left.
+    Cut = 2,
+}
+
+impl Shared {
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    fn step(&self) -> Step {
+        match self.step.load(Ordering::Acquire) {
+            0 => Step::Serving,
+            1 => Step::AcceptingStopped,
+            _ => Step::Cut,
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+pin_project_lite::pin_project! {
+    /// One connection's wait for steps 3 and 4, cheap enough to ask on
+    /// every poll of the connection: [`poll_step`](Self::poll_step) is one
+    /// atomic load, once the task's waker is registered with both tokens
+    /// (on the first poll, and again only if the task polling it changes).
+    /// Polling two cancellation futures instead costs two mutexes per
+    /// wakeup, and an HTTP/1.1 connection is woken on every request.
+    pub(crate) struct StepWatch<'a> {
+        shared: &'a Shared,
+        #[pin]
+        accepting_stopped: WaitForCancellationFuture<'a>,
+        #[pin]
+        cut: WaitForCancellationFuture<'a>,
+        registered: Option<Waker>,
+    }
+}
+
+#[cfg(feature = "http")]
+impl StepWatch<'_> {
+    /// The step the drain is at. Until it is [`Step::Cut`], `cx`'s task is
+    /// woken when it moves on.
+    pub(crate) fn poll_step(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Step {
+        let this = self.project();
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            // Registered before the step is read, so a step taken in between
+            // still wakes the task. Whether a token already fired is the
+            // step's to say, read below.
+            let _registered_or_fired = this.accepting_stopped.poll(cx);
+            let _registered_or_fired = this.cut.poll(cx);
+            *this.registered = Some(cx.waker().clone());
+        }
+        this.shared.step()
     }
 }
 
@@ -151,6 +229,17 @@ impl DrainSignals {
         self.0.cut.cancelled()
     }
 
+    /// Steps 3 and 4 for a connection, which asks on every poll.
+    #[cfg(feature = "http")]
+    pub(crate) fn watch(&self) -> StepWatch<'_> {
+        StepWatch {
+            shared: &self.0,
+            accepting_stopped: self.0.stop_accepting.cancelled(),
+            cut: self.0.cut.cancelled(),
+            registered: None,
+        }
+    }
+
     /// The lame-duck window of each connection.
     pub(crate) fn lame_duck(&self) -> Duration {
         self.0.lame_duck
@@ -162,6 +251,15 @@ impl DrainSignals {
         F: Future<Output = ()> + Send + 'static,
     {
         self.0.tracker.spawn(connection);
+    }
+
+    /// Runs an accept loop, which must end at step 3: the drain counts
+    /// the connections only once every accept loop ended.
+    pub(crate) fn track_acceptor<F>(&self, accept_loop: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.acceptors.spawn(accept_loop);
     }
 }
 
@@ -185,10 +283,12 @@ impl Drain {
         Drain(Arc::new(Shared {
             phase,
             draining: AtomicBool::new(false),
+            step: AtomicU8::new(Step::Serving as u8),
             shutdown: CancellationToken::new(),
             stop_accepting: CancellationToken::new(),
             cut: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            acceptors: TaskTracker::new(),
             lame_duck,
             #[cfg(feature = "http")]
             handoff: std::sync::OnceLock::new(),
@@ -274,8 +374,9 @@ impl Drain {
                 _ = second_stop.as_mut() => { force = true; tracing::warn!("second stop signal: stopping now"); }
             }
         }
-        shared.stop_accepting.cancel();
+        self.advance(Step::AcceptingStopped);
         on_stop_accepting();
+        shared.acceptors.close();
         shared.tracker.close();
         tracing::info!(
             open = shared.tracker.len(),
@@ -283,8 +384,12 @@ impl Drain {
             "stopped accepting; draining"
         );
         if !force {
+            let drained = async {
+                shared.acceptors.wait().await;
+                shared.tracker.wait().await;
+            };
             tokio::select! {
-                _ = shared.tracker.wait() => {}
+                _ = drained => {}
                 _ = tokio::time::sleep(deadlines.drain) => {
                     force = true;
                     tracing::warn!(open = shared.tracker.len(), "drain deadline reached: closing what is left");
@@ -299,7 +404,7 @@ impl Drain {
             return false;
         }
         let cut = !shared.tracker.is_empty();
-        shared.cut.cancel();
+        self.advance(Step::Cut);
         // Connections end as soon as they see the cut token; this bound
         // only guards against an application task that ignores it.
         if tokio::time::timeout(AFTER_CUT, shared.tracker.wait())
@@ -312,6 +417,18 @@ impl Drain {
             );
         }
         cut
+    }
+
+    /// Step 3 or 4: the step first, then the token, so that whoever the
+    /// token wakes reads the step it is at.
+    fn advance(&self, step: Step) {
+        self.0.step.store(step as u8, Ordering::Release);
+        match step {
+            // Where every protocol starts; there is nothing to fire.
+            Step::Serving => {}
+            Step::AcceptingStopped => self.0.stop_accepting.cancel(),
+            Step::Cut => self.0.cut.cancel(),
+        }
     }
 
     /// The end: phase [`Stopped`](Phase::Stopped).
@@ -396,5 +513,78 @@ mod tests {
         assert!(!cut, "nothing was open");
         assert_eq!(start.elapsed(), Duration::from_secs(1));
         assert!(drain.0.stop_accepting.is_cancelled() && drain.0.cut.is_cancelled());
+    }
+    /// Regression (a reset in the upgrade test's one-request-per-connection
+    /// load, at a drain that found nothing open): an accept loop that took a
+    /// connection from the kernel just as accepting stopped tracks it a
+    /// moment later; the drain waits for that connection instead of ending
+    /// the generation under it.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_accepted_as_accepting_stops_is_drained() {
+        let drain = Drain::new(Duration::from_secs(1));
+        let signals = drain.signals();
+        let acceptor = signals.clone();
+        signals.track_acceptor(async move {
+            acceptor.accepting_stopped().await;
+            tokio::task::yield_now().await;
+            acceptor.track(tokio::time::sleep(Duration::from_secs(2)));
+        });
+        drain.begin();
+        let start = tokio::time::Instant::now();
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let cut = drain
+            .complete(
+                Deadlines {
+                    stop_delay: Duration::ZERO,
+                    drain: Duration::from_secs(20),
+                },
+                never,
+                || {},
+            )
+            .await;
+        assert!(!cut, "the connection finished before the deadline");
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    /// A connection asks the watch on every poll but registers its waker
+    /// once; steps 3 and 4 must still wake it, also when it was first
+    /// polled from another task (whose waker then goes nowhere), and a
+    /// watch made late sees the step already taken.
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_watch_wakes_its_connection_at_steps_3_and_4() {
+        use std::sync::atomic::AtomicUsize;
+        use std::task::Wake;
+
+        struct Wakes(AtomicUsize);
+        impl Wake for Wakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        let drain = Drain::new(Duration::from_secs(1));
+        let signals = drain.signals();
+        let mut watch = std::pin::pin!(signals.watch());
+        let mut elsewhere = Context::from_waker(Waker::noop());
+        assert_eq!(watch.as_mut().poll_step(&mut elsewhere), Step::Serving);
+
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..3 {
+            assert_eq!(watch.as_mut().poll_step(&mut cx), Step::Serving);
+        }
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+
+        drain.advance(Step::AcceptingStopped);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "step 3 woke it");
+        assert_eq!(watch.as_mut().poll_step(&mut cx), Step::AcceptingStopped);
+        let late = std::pin::pin!(signals.watch());
+        assert_eq!(late.poll_step(&mut elsewhere), Step::AcceptingStopped);
+
+        drain.advance(Step::Cut);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2, "step 4 woke it");
+        assert_eq!(watch.as_mut().poll_step(&mut cx), Step::Cut);
     }
 }

@@ -81,7 +81,10 @@
 //! async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
 //!     let lc = Lifecycle::builder().pid_file("/tmp/app.pid").build()?;
 //!     let listener = lc.listen("http", &"127.0.0.1:8080".parse()?)?;
-//!     lc.serve(listener, Router::new().route("/", get(|| async { "hello\n" })))?;
+//!     let app = Router::new().route("/", get(|| async { "hello\n" }));
+//!     // `with_state(())`, as `axum::serve` does: each handler becomes its
+//!     // route once instead of on every request.
+//!     lc.serve(listener, app.with_state(()))?;
 //!     lc.ready()?;
 //!     // SIGHUP upgrades, SIGTERM stops gracefully; `run` returns when done.
 //!     Ok(lc.run().await.exit_code().into())

@@ -49,7 +49,8 @@ pub(crate) fn serve<S: HttpService>(
             kind,
         }),
     );
-    tokio::spawn(accept_loop(listener, served));
+    let signals = served.signals.clone();
+    signals.track_acceptor(accept_loop(listener, served));
     Ok(())
 }
 

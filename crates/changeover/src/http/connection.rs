@@ -4,9 +4,10 @@
 //! a lame-duck window; then close it politely — write side first, socket
 //! last.
 
+use std::future::{Future, poll_fn};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -21,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio_util::either::Either;
 
 use super::service::{DrainAwareService, HttpService};
-use crate::drain::DrainSignals;
+use crate::drain::{DrainSignals, Step, StepWatch};
 use crate::handover::{MAX_SAVED, Refused};
 
 /// An accepted stream: TCP on the left, Unix on the right.
@@ -207,21 +208,26 @@ enum Next {
 /// Serves one connection through the whole drain protocol, `saved` (the
 /// bytes a parent already read from it) first.
 pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream, saved: Bytes) {
+    // Every wait below also ends at `cut`. Asking the watch is one atomic
+    // load per wakeup (an HTTP/1.1 connection is woken on every request),
+    // where re-polling two cancellation futures took two mutexes each.
+    let mut watch = pin!(served.signals.watch());
+    let w = &mut watch;
     let mut next = Next::Sniff(stream, saved);
     loop {
         next = match next {
-            Next::Sniff(stream, saved) => sniff(&served, stream, saved).await,
+            Next::Sniff(stream, saved) => sniff(&served, w, stream, saved).await,
             Next::Http1 {
                 stream,
                 saved,
                 lame_duck,
-            } => serve_http1(&served, stream, saved, lame_duck).await,
+            } => serve_http1(&served, w, stream, saved, lame_duck).await,
             Next::Http2 {
                 stream,
                 saved,
                 stopped,
-            } => serve_http2(&served, stream, saved, stopped).await,
-            Next::Offer(stream, saved) => offer(&served, stream, saved).await,
+            } => serve_http2(&served, w, stream, saved, stopped).await,
+            Next::Offer(stream, saved) => offer(&served, w, stream, saved).await,
             Next::Linger(stream) => {
                 linger(stream, &served.signals).await;
                 return;
@@ -256,8 +262,12 @@ fn has_whole_head(first: &[u8]) -> bool {
 
 /// Reads until the first bytes tell the protocol, and for HTTP/1 until
 /// the first request head is whole (or too long to keep for a successor).
-async fn sniff<S: HttpService>(served: &Served<S>, mut stream: Stream, saved: Bytes) -> Next {
-    let signals = &served.signals;
+async fn sniff<S: HttpService>(
+    served: &Served<S>,
+    watch: &mut Watch<'_, '_>,
+    mut stream: Stream,
+    saved: Bytes,
+) -> Next {
     let mut first = BytesMut::with_capacity(FIRST_READ.max(saved.len()));
     first.extend_from_slice(&saved);
     loop {
@@ -279,12 +289,17 @@ async fn sniff<S: HttpService>(served: &Served<S>, mut stream: Stream, saved: By
             _ => {}
         }
         first.reserve(FIRST_READ);
-        let read = tokio::select! {
-            biased;
-            _ = signals.cut() => return Next::Done,
+        let read = match unless(
+            watch,
+            Step::AcceptingStopped,
+            pin!(stream.read_buf(&mut first)),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(Step::Cut) => return Next::Done,
             // Nothing (or not a whole request head) came yet: an idle connection.
-            _ = signals.accepting_stopped() => return idle(served, stream, first.freeze()),
-            r = stream.read_buf(&mut first) => r,
+            Err(_) => return idle(served, stream, first.freeze()),
         };
         match read {
             // Gone before it said anything: nothing to answer, nothing unread.
@@ -312,6 +327,7 @@ fn idle<S>(served: &Served<S>, stream: Stream, saved: Bytes) -> Next {
 
 async fn serve_http1<S: HttpService>(
     served: &Served<S>,
+    watch: &mut Watch<'_, '_>,
     stream: Stream,
     saved: Bytes,
     lame_duck: bool,
@@ -330,12 +346,10 @@ async fn serve_http1<S: HttpService>(
     let service = Box::new(TowerToHyperService::new(served.service.clone()));
     let mut conn = served.http1.serve_connection(io, service).with_upgrades();
     if !lame_duck {
-        tokio::select! {
-            // A connection that ended itself (it was told to close) first.
-            biased;
-            r = &mut conn => return ended(signals, r, conn, back_rx).await,
-            _ = signals.accepting_stopped() => {}
-            _ = signals.cut() => return Next::Done,
+        match unless(watch, Step::AcceptingStopped, Pin::new(&mut conn)).await {
+            Ok(r) => return ended(signals, watch, r, conn, back_rx).await,
+            Err(Step::Cut) => return Next::Done,
+            Err(_) => {}
         }
         if signals.handoff().is_some() {
             // Ask hyper to stop: an idle connection (a request head partly
@@ -343,33 +357,49 @@ async fn serve_http1<S: HttpService>(
             // response; either way the socket stays open, to be handed over.
             stopping.store(true, Ordering::Relaxed);
             Pin::new(&mut conn).graceful_shutdown();
-            let r = tokio::select! {
-                r = &mut conn => r,
-                _ = signals.cut() => return Next::Done,
+            return match unless(watch, Step::Cut, Pin::new(&mut conn)).await {
+                Ok(r) => stopped_for_handover(watch, r, conn, back_rx).await,
+                Err(_) => Next::Done,
             };
-            return stopped_for_handover(signals, r, conn, back_rx).await;
         }
     }
     // Lame duck: a request already on its way is read and answered (with
     // Connection: close); an idle connection is closed at a moment drawn
     // at random within the window, so that the closes of a stop are spread
     // over it and no client's timer lines up with all of them.
-    let early = tokio::select! {
-        r = &mut conn => Some(r),
-        _ = tokio::time::sleep(spread(signals.lame_duck())) => None,
-        _ = signals.cut() => return Next::Done,
-    };
-    let r = match early {
-        Some(r) => r,
-        None => {
+    let window = tokio::time::timeout(spread(signals.lame_duck()), Pin::new(&mut conn));
+    let r = match unless(watch, Step::Cut, pin!(window)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_close_now)) => {
             Pin::new(&mut conn).graceful_shutdown();
-            tokio::select! {
-                r = &mut conn => r,
-                _ = signals.cut() => return Next::Done,
+            match unless(watch, Step::Cut, Pin::new(&mut conn)).await {
+                Ok(r) => r,
+                Err(_) => return Next::Done,
             }
         }
+        Err(_) => return Next::Done,
     };
-    ended(signals, r, conn, back_rx).await
+    ended(signals, watch, r, conn, back_rx).await
+}
+
+/// A connection's view of the drain's steps 3 and 4 (see [`unless`]).
+type Watch<'a, 'b> = Pin<&'a mut StepWatch<'b>>;
+
+/// Polls `fut` until it completes, or until the drain reaches `step` (or
+/// a later one), which is asked first on every poll: `Err` with the step.
+async fn unless<F: Future>(
+    watch: &mut Watch<'_, '_>,
+    step: Step,
+    mut fut: Pin<&mut F>,
+) -> Result<F::Output, Step> {
+    poll_fn(|cx| {
+        let now = watch.as_mut().poll_step(cx);
+        if now >= step {
+            return Poll::Ready(Err(now));
+        }
+        fut.as_mut().poll(cx).map(Ok)
+    })
+    .await
 }
 
 type Http1Conn<S> = http1::UpgradeableConnection<
@@ -382,12 +412,13 @@ type Http1Conn<S> = http1::UpgradeableConnection<
 /// all.
 async fn ended<S: HttpService>(
     signals: &DrainSignals,
+    watch: &mut Watch<'_, '_>,
     result: hyper::Result<()>,
     conn: Http1Conn<S>,
     back: oneshot::Receiver<Stream>,
 ) -> Next {
     let Some(parts) = conn.into_parts() else {
-        return upgraded(signals, back).await;
+        return upgraded(watch, back).await;
     };
     let (stream, unread, _) = parts.io.into_inner().into_parts();
     match result {
@@ -408,13 +439,13 @@ async fn ended<S: HttpService>(
 /// it, unless it had to say something on the way (a response, which told
 /// the client to close).
 async fn stopped_for_handover<S: HttpService>(
-    signals: &DrainSignals,
+    watch: &mut Watch<'_, '_>,
     result: hyper::Result<()>,
     conn: Http1Conn<S>,
     back: oneshot::Receiver<Stream>,
 ) -> Next {
     let Some(parts) = conn.into_parts() else {
-        return upgraded(signals, back).await;
+        return upgraded(watch, back).await;
     };
     let (stream, unread, wrote_while_stopping) = parts.io.into_inner().into_parts();
     let saved = join(parts.read_buf, unread);
@@ -435,13 +466,11 @@ async fn stopped_for_handover<S: HttpService>(
 
 /// An upgraded connection (WebSocket) is the application's: its stream
 /// comes back when the application drops it, or the cut ends the wait.
-async fn upgraded(signals: &DrainSignals, back: oneshot::Receiver<Stream>) -> Next {
-    tokio::select! {
-        stream = back => match stream {
-            Ok(stream) => Next::Linger(stream),
-            Err(_) => Next::Done,
-        },
-        _ = signals.cut() => Next::Done,
+async fn upgraded(watch: &mut Watch<'_, '_>, back: oneshot::Receiver<Stream>) -> Next {
+    match unless(watch, Step::Cut, pin!(back)).await {
+        Ok(Ok(stream)) => Next::Linger(stream),
+        // Dropped without coming back (the application kept it), or cut.
+        Ok(Err(_)) | Err(_) => Next::Done,
     }
 }
 
@@ -465,11 +494,11 @@ fn join(first: Bytes, then: Bytes) -> Bytes {
 /// it on a draining process for the lame-duck window.
 async fn serve_http2<S: HttpService>(
     served: &Served<S>,
+    watch: &mut Watch<'_, '_>,
     stream: Stream,
     saved: Bytes,
     stopped: bool,
 ) -> Next {
-    let signals = &served.signals;
     let (back_tx, back_rx) = oneshot::channel();
     let io = TokioIo::new(ReturnedOnDrop::new(
         stream,
@@ -484,16 +513,16 @@ async fn serve_http2<S: HttpService>(
     );
     let result = 'served: {
         if !stopped {
-            tokio::select! {
-                r = conn.as_mut() => break 'served r,
-                _ = signals.accepting_stopped() => {}
-                _ = signals.cut() => return Next::Done,
+            match unless(watch, Step::AcceptingStopped, conn.as_mut()).await {
+                Ok(r) => break 'served r,
+                Err(Step::Cut) => return Next::Done,
+                Err(_) => {}
             }
         }
         conn.as_mut().graceful_shutdown();
-        tokio::select! {
-            r = conn.as_mut() => r,
-            _ = signals.cut() => return Next::Done,
+        match unless(watch, Step::Cut, conn.as_mut()).await {
+            Ok(r) => r,
+            Err(_) => return Next::Done,
         }
     };
     if let Err(e) = result {
@@ -508,7 +537,12 @@ async fn serve_http2<S: HttpService>(
 
 /// Offers an idle connection to the successor; the lame duck if it does
 /// not take it.
-async fn offer<S>(served: &Served<S>, stream: Stream, saved: Bytes) -> Next {
+async fn offer<S>(
+    served: &Served<S>,
+    watch: &mut Watch<'_, '_>,
+    stream: Stream,
+    saved: Bytes,
+) -> Next {
     let signals = &served.signals;
     let Some(outbox) = signals.handoff() else {
         return Next::Http1 {
@@ -524,9 +558,15 @@ async fn offer<S>(served: &Served<S>, stream: Stream, saved: Bytes) -> Next {
             return Next::Done;
         }
     };
-    let back = tokio::select! {
-        back = outbox.offer(&served.listener, fd, saved) => back,
-        _ = signals.cut() => return Next::Done,
+    let back = match unless(
+        watch,
+        Step::Cut,
+        pin!(outbox.offer(&served.listener, fd, saved)),
+    )
+    .await
+    {
+        Ok(back) => back,
+        Err(_) => return Next::Done,
     };
     match back {
         // The successor serves it from now on.

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
@@ -70,38 +71,80 @@ impl<S> DrainAwareService<S> {
 
 type Body<B> = Either<B, Full<Bytes>>;
 
+pin_project_lite::pin_project! {
+    /// What [`DrainAwareService::call`] returns: no box, no clone of the
+    /// inner service (hyper-util's `TowerToHyperService` already gives every
+    /// request a fresh clone of the whole wrapper), just the answer or the
+    /// application's own future, and what `mark_close` needs.
+    #[project = DrainAwareFutureProj]
+    pub(crate) enum DrainAwareFuture<F> {
+        /// `/livez` or `/readyz`, answered here; `None` once taken.
+        Health { response: Option<Response<Full<Bytes>>>, signals: DrainSignals, http1: bool },
+        /// The application's future.
+        Inner { #[pin] future: F, signals: DrainSignals, http1: bool },
+    }
+}
+
+impl<F, B, E> Future for DrainAwareFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<Body<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DrainAwareFutureProj::Health {
+                response,
+                signals,
+                http1,
+            } => {
+                let response = response.take().expect("polled after it completed");
+                Poll::Ready(Ok(mark_close(signals, *http1, response.map(Either::Right))))
+            }
+            DrainAwareFutureProj::Inner {
+                future,
+                signals,
+                http1,
+            } => {
+                let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                Poll::Ready(Ok(mark_close(signals, *http1, response.map(Either::Left))))
+            }
+        }
+    }
+}
+
 impl<S: HttpService> tower_service::Service<Request<Incoming>> for DrainAwareService<S> {
     type Response = Response<Body<S::ResBody>>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = DrainAwareFuture<S::Future>;
 
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), BoxError>> {
-        // Readiness of the inner service is awaited per request in `call`,
-        // on its own clone (hyper calls through a shared reference).
-        std::task::Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // hyper-util's glue calls this on the clone it then calls, so the
+        // inner service's readiness is honoured as tower means it.
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        // The one reference count a request pays: the answer is marked when
+        // it is ready, not when the request came in, so a response finished
+        // after a stop began still carries `Connection: close`.
         let signals = self.signals.clone();
         let http1 = req.version() <= Version::HTTP_11;
         if self.health && req.method() == Method::GET {
-            if let Some(resp) = health(&signals, req.uri().path()) {
-                return Box::pin(async move {
-                    Ok(mark_close(&signals, http1, resp.map(Either::Right)))
-                });
+            if let Some(response) = health(&signals, req.uri().path()) {
+                return DrainAwareFuture::Health {
+                    response: Some(response),
+                    signals,
+                    http1,
+                };
             }
         }
-        let mut inner = self.inner.clone();
-        Box::pin(async move {
-            std::future::poll_fn(|cx| inner.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let resp = inner.call(req).await.map_err(Into::into)?;
-            Ok(mark_close(&signals, http1, resp.map(Either::Left)))
-        })
+        DrainAwareFuture::Inner {
+            future: self.inner.call(req),
+            signals,
+            http1,
+        }
     }
 }
 
