@@ -8,7 +8,7 @@
 //! | --- | --- | --- | --- |
 //! | 1. begin | a stop (SIGTERM, SIGINT, [`Lifecycle::stop`](crate::Lifecycle::stop)) or a handover to a ready successor | `shutdown`; phase [`Draining`](Phase::Draining), `draining` flag set | `/readyz` answers 503; every HTTP/1.1 response carries `Connection: close`, so a busy keep-alive connection ends itself after its current response; the application's background work sees [`Lifecycle::shutdown_token`](crate::Lifecycle::shutdown_token) cancelled. Accepting and serving go on. |
 //! | 2. stop delay | after step 1: the stop delay on a stop (default 5 s on Kubernetes, else 0), none after a handover (the successor serves the same sockets) | — | Serving goes on, so load balancers stop routing here before anything is refused. |
-//! | 3. stop accepting | the delay is over | `stop_accepting`; the connection tracker is closed | The accept loops end (what is still queued in the kernel is left to the successor sharing the socket); the copies of the listeners kept for a successor are closed. Each open connection gets its *lame-duck* window (default 1 s). |
+//! | 3. stop accepting | the delay is over | `stop_accepting`; the connection tracker is closed | The accept loops end (what is still queued in the kernel is left to the successor sharing the socket); the copies of the listeners kept for a successor are closed. After a handover to a successor that takes connections, each idle HTTP/1.1 connection is handed to it (see [below](#handing-idle-connections-over)); every other open connection gets its *lame-duck* window (default 1 s). |
 //! | 4. cut | the drain deadline (default 20 s after step 3) passes, or a second stop signal comes, with connections still open | `cut` | Every connection is dropped at once; the generation exits with status 1. Tasks that ignore the token get 1 s more, then are left behind. |
 //!
 //! Without step 4, the generation ends (phase [`Stopped`](Phase::Stopped),
@@ -17,13 +17,20 @@
 //!
 //! # One connection
 //!
+//! Which protocol a connection speaks is told by its first bytes (the
+//! HTTP/2 client preface, or not); an HTTP/1 connection is handed to hyper
+//! once its first request head is whole, and counts as idle until then.
 //! From step 3 on, each connection runs through these, every wait also
 //! ending at once at the `cut` token:
 //!
 //! 1. **Lame duck** (HTTP/1): for the lame-duck window the connection is
 //!    served as before. A request the client is already sending, or that sat
 //!    accepted but unread, is read and answered (with `Connection: close`),
-//!    and a connection that ends itself in the window is done. An HTTP/2
+//!    and a connection that ends itself in the window is done. An idle one
+//!    is closed at a moment drawn at random within the window (HAProxy's
+//!    `close-spread-time`), not at its end: the closes of a stop are spread
+//!    over the window, so no client's timer (a 1 s poll interval, say)
+//!    lines up with all of them. An HTTP/2
 //!    connection (told by its first bytes, the client preface) skips this
 //!    step: its GOAWAY already leaves room for a stream on its way, and
 //!    sending it at once moves a pooled client (gRPC) off this generation
@@ -40,6 +47,36 @@
 //!
 //! A connection upgraded to another protocol (WebSocket) is the
 //! application's from then on: it ends at `cut` like a task.
+//!
+//! # Handing idle connections over
+//!
+//! A stop closes idle keep-alive connections, and a client may be writing
+//! its next request into one just then (a client that does not retry, like
+//! Python's `urllib3` or the JDK's, then fails it). A handover need not:
+//! the successor serves the same sockets, so at step 3 each idle HTTP/1.1
+//! connection goes to it, socket and bytes already read, and the successor
+//! serves it as its own (the `handover` module has the protocol between
+//! the generations; the successor says in its `READY=1` that it takes
+//! connections). Idle means no request under way: nothing, or a request
+//! head partly received (those bytes go with it). Hyper is asked to stop
+//! and gives the socket back without closing it; a connection that wrote
+//! anything on the way (the response to a request that was under way,
+//! which carries `Connection: close`) is closed as in a stop instead.
+//!
+//! | connection | at a handover |
+//! | --- | --- |
+//! | HTTP/1.1, idle (or a request head partly received) | handed over; the successor answers its next request |
+//! | HTTP/1.1, a request under way | answered with `Connection: close`, then closed write side first |
+//! | HTTP/2 (gRPC) | two-step GOAWAY, as in a stop: the client opens its next connection to the successor |
+//! | upgraded (WebSocket) | the application's; ends at `cut` |
+//! | more than 32 KiB read and not yet answered (pipelined requests) | the lame duck, as in a stop |
+//! | any, when the successor does not take connections (an older version), dies or does not answer within 2 s | the lame duck, as in a stop: nothing is lost that a stop would not lose |
+//!
+//! TLS is not the library's (a TLS terminator in front keeps its own
+//! connections). Under `changeover run` there is no handover: the
+//! supervisor passes listening sockets to each new child, not connections;
+//! the old child gets a stop signal and goes through a stop, lame duck
+//! included.
 //!
 //! The lifecycle owns the sending side of this protocol (`Drain`); the
 //! serve path gets its receiving side (`DrainSignals`) and can only obey it.

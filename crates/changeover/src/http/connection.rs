@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::either::Either;
 
 use super::service::{DrainAwareService, HttpService};
@@ -117,6 +118,10 @@ impl ReturnedOnDrop {
     fn read_saved(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let n = self.saved.len().min(buf.remaining());
         buf.put_slice(&self.saved.split_to(n));
+        if self.saved.is_empty() {
+            // An empty slice still holds the whole first-read buffer.
+            self.saved = Bytes::new();
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -183,8 +188,15 @@ impl AsyncWrite for ReturnedOnDrop {
 
 /// How far a connection got, and what to do with it next.
 enum Next {
-    /// Read until the first bytes tell the protocol.
-    Sniff(Stream, Bytes),
+    /// Read until the first bytes tell the protocol (and for HTTP/1 until
+    /// the first request head is whole). `close_at`: accepting stopped, and
+    /// the connection closes at that moment of its lame duck unless a
+    /// request began by then.
+    Sniff {
+        stream: Stream,
+        saved: Bytes,
+        close_at: Option<Instant>,
+    },
     /// Serve HTTP/1; `lame_duck` once accepting stopped.
     Http1 {
         stream: Stream,
@@ -213,10 +225,18 @@ pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream
     // where re-polling two cancellation futures took two mutexes each.
     let mut watch = pin!(served.signals.watch());
     let w = &mut watch;
-    let mut next = Next::Sniff(stream, saved);
+    let mut next = Next::Sniff {
+        stream,
+        saved,
+        close_at: None,
+    };
     loop {
         next = match next {
-            Next::Sniff(stream, saved) => sniff(&served, w, stream, saved).await,
+            Next::Sniff {
+                stream,
+                saved,
+                close_at,
+            } => sniff(&served, w, stream, saved, close_at).await,
             Next::Http1 {
                 stream,
                 saved,
@@ -262,11 +282,14 @@ fn has_whole_head(first: &[u8]) -> bool {
 
 /// Reads until the first bytes tell the protocol, and for HTTP/1 until
 /// the first request head is whole (or too long to keep for a successor).
+/// Once accepting stopped, a connection that sent nothing by then is
+/// offered to the successor, or closed at its moment of the lame duck.
 async fn sniff<S: HttpService>(
     served: &Served<S>,
     watch: &mut Watch<'_, '_>,
     mut stream: Stream,
     saved: Bytes,
+    mut close_at: Option<Instant>,
 ) -> Next {
     let mut first = BytesMut::with_capacity(FIRST_READ.max(saved.len()));
     first.extend_from_slice(&saved);
@@ -276,30 +299,50 @@ async fn sniff<S: HttpService>(
                 return Next::Http2 {
                     stream,
                     saved: first.freeze(),
-                    stopped: false,
+                    stopped: close_at.is_some(),
                 };
             }
             Some(false) if first.len() >= MAX_SAVED || has_whole_head(&first) => {
                 return Next::Http1 {
                     stream,
                     saved: first.freeze(),
-                    lame_duck: false,
+                    lame_duck: close_at.is_some(),
                 };
             }
             _ => {}
         }
         first.reserve(FIRST_READ);
-        let read = match unless(
-            watch,
-            Step::AcceptingStopped,
-            pin!(stream.read_buf(&mut first)),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(Step::Cut) => return Next::Done,
-            // Nothing (or not a whole request head) came yet: an idle connection.
-            Err(_) => return idle(served, stream, first.freeze()),
+        let read = match close_at {
+            None => {
+                let read = pin!(stream.read_buf(&mut first));
+                match unless(watch, Step::AcceptingStopped, read).await {
+                    Ok(r) => r,
+                    Err(Step::Cut) => return Next::Done,
+                    // Nothing (or not a whole request head) came yet: idle.
+                    Err(_) if served.signals.handoff().is_some() => {
+                        return Next::Offer(stream, first.freeze());
+                    }
+                    Err(_) => {
+                        close_at = Some(lame_duck_close(&served.signals));
+                        continue;
+                    }
+                }
+            }
+            // Nothing came by its moment: closed. (A request begun is
+            // waited for, as hyper would: it is answered, with
+            // `Connection: close`.)
+            Some(at) if first.is_empty() => {
+                let read = pin!(tokio::time::timeout_at(at, stream.read_buf(&mut first)));
+                match unless(watch, Step::Cut, read).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_its_moment)) => return Next::Linger(stream),
+                    Err(_) => return Next::Done,
+                }
+            }
+            Some(_) => match unless(watch, Step::Cut, pin!(stream.read_buf(&mut first))).await {
+                Ok(r) => r,
+                Err(_) => return Next::Done,
+            },
         };
         match read {
             // Gone before it said anything: nothing to answer, nothing unread.
@@ -309,20 +352,11 @@ async fn sniff<S: HttpService>(
     }
 }
 
-/// An idle connection once accepting stopped: to the successor if one
-/// takes them, else through its lame duck.
-fn idle<S>(served: &Served<S>, stream: Stream, saved: Bytes) -> Next {
-    if served.signals.handoff().is_some() {
-        Next::Offer(stream, saved)
-    } else {
-        // Sniffed no further: hyper's HTTP/1 tells an HTTP/2 preface
-        // (`is_parse_version_h2`), and it then goes to HTTP/2.
-        Next::Http1 {
-            stream,
-            saved,
-            lame_duck: true,
-        }
-    }
+/// When an idle connection entering its lame duck now closes: a moment
+/// drawn at random within the window, so that the closes of a stop are
+/// spread over it and no client's timer lines up with all of them.
+fn lame_duck_close(signals: &DrainSignals) -> Instant {
+    Instant::now() + spread(signals.lame_duck())
 }
 
 async fn serve_http1<S: HttpService>(
@@ -364,10 +398,8 @@ async fn serve_http1<S: HttpService>(
         }
     }
     // Lame duck: a request already on its way is read and answered (with
-    // Connection: close); an idle connection is closed at a moment drawn
-    // at random within the window, so that the closes of a stop are spread
-    // over it and no client's timer lines up with all of them.
-    let window = tokio::time::timeout(spread(signals.lame_duck()), Pin::new(&mut conn));
+    // Connection: close); an idle connection is closed at its moment.
+    let window = tokio::time::timeout_at(lame_duck_close(signals), Pin::new(&mut conn));
     let r = match unless(watch, Step::Cut, pin!(window)).await {
         Ok(Ok(r)) => r,
         Ok(Err(_close_now)) => {
@@ -545,10 +577,10 @@ async fn offer<S>(
 ) -> Next {
     let signals = &served.signals;
     let Some(outbox) = signals.handoff() else {
-        return Next::Http1 {
+        return Next::Sniff {
             stream,
             saved,
-            lame_duck: true,
+            close_at: Some(lame_duck_close(signals)),
         };
     };
     let (fd, kind) = match into_fd(stream) {
@@ -572,10 +604,10 @@ async fn offer<S>(
         // The successor serves it from now on.
         None => Next::Done,
         Some(Refused { fd, saved }) => match from_fd(fd, kind) {
-            Ok(stream) => Next::Http1 {
+            Ok(stream) => Next::Sniff {
                 stream,
                 saved,
-                lame_duck: true,
+                close_at: Some(lame_duck_close(signals)),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "could not serve a connection given back");

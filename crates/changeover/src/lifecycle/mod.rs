@@ -291,7 +291,8 @@ impl Lifecycle {
     /// Declares the application ready: closes inherited sockets nobody asked
     /// for, writes the pid file, and reports `READY=1` (to the parent during
     /// an upgrade, else to `NOTIFY_SOCKET`). During an upgrade, a server that
-    /// serves HTTP also tells its parent where to hand its idle connections.
+    /// serves HTTP (its [`serve`](Self::serve) calls came first) also tells
+    /// its parent where to hand its idle connections.
     pub fn ready(&self) -> Result<(), Error> {
         for name in lock(&self.inner.inherited).close_unclaimed() {
             tracing::info!(name, "closed an inherited listener nobody asked for");
