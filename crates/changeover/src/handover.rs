@@ -39,7 +39,6 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -396,8 +395,6 @@ impl Takers {
     }
 }
 
-static INTAKE_SEQ: AtomicU64 = AtomicU64::new(0);
-
 /// The successor's side: a socket its parent passes connections to.
 #[derive(Debug)]
 pub(crate) struct Intake {
@@ -406,22 +403,22 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    /// Binds an intake on a fresh abstract name.
+    /// Binds an intake on a fresh abstract name, which the kernel picks
+    /// (autobind): no name to guess or to take first, and no file left in a
+    /// shared directory. Whoever connects is checked anyway (see
+    /// [`run`](Self::run)).
     ///
     /// Must be called inside a tokio runtime.
     pub(crate) fn bind() -> io::Result<Intake> {
-        let seq = INTAKE_SEQ.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "changeover/connections/{}/{seq}/{nanos:08x}",
-            std::process::id()
-        );
-        let addr = NotifyAddr::Abstract(name.into_bytes());
         let sock = Socket::new(Domain::UNIX, Type::SEQPACKET.nonblocking().cloexec(), None)?;
-        sock.bind(&sockaddr(&addr)?)?;
+        nix::sys::socket::bind(sock.as_raw_fd(), &UnixAddr::new_unnamed())
+            .map_err(io::Error::from)?;
+        let bound: UnixAddr =
+            nix::sys::socket::getsockname(sock.as_raw_fd()).map_err(io::Error::from)?;
+        let name = bound.as_abstract().ok_or_else(|| {
+            io::Error::other("the kernel gave the connection intake no abstract name")
+        })?;
+        let addr = NotifyAddr::Abstract(name.to_vec());
         sock.listen(4)?;
         Ok(Intake {
             listener: register(OwnedFd::from(sock))?,
