@@ -16,6 +16,14 @@
 //! ```text
 //! cargo bench -p changeover-tests --bench proxy [-- --rounds 3 --seconds 5 --connections 64]
 //! ```
+//!
+//! With `--instructions`, counts instructions per request instead, under
+//! `valgrind --tool=callgrind`: figures that do not move with the load of a
+//! shared machine. See `proxy_instructions.rs`:
+//!
+//! ```text
+//! cargo bench -p changeover-tests --bench proxy -- --instructions [--rounds 1 --seconds 3 --connections 8 --keep DIR]
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -26,20 +34,24 @@ use changeover_tests::{Server, free_port};
 use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 
+#[path = "proxy_instructions.rs"]
+mod proxy_instructions;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
 struct Options {
     rounds: usize,
     seconds: u64,
     connections: usize,
+    /// Count instructions under callgrind instead of timing.
+    instructions: bool,
+    /// Where the callgrind files stay (`--instructions`).
+    keep: Option<PathBuf>,
 }
 
 fn options() -> Options {
-    let mut o = Options {
-        rounds: 3,
-        seconds: 5,
-        connections: 64,
-    };
+    let (mut rounds, mut seconds, mut connections) = (None, None, None);
+    let (mut instructions, mut keep) = (false, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = || -> usize {
@@ -48,16 +60,45 @@ fn options() -> Options {
                 .unwrap_or_else(|| panic!("{a} needs a number"))
         };
         match a.as_str() {
-            "--rounds" => o.rounds = num(),
-            "--seconds" => o.seconds = num() as u64,
-            "--connections" => o.connections = num(),
+            "--rounds" => rounds = Some(num()),
+            "--seconds" => seconds = Some(num() as u64),
+            "--connections" => connections = Some(num()),
+            "--instructions" => instructions = true,
+            "--keep" => {
+                keep = Some(PathBuf::from(
+                    args.next().expect("--keep needs a directory"),
+                ));
+            }
             "--bench" => {}
             other => panic!("unknown argument {other:?}; see the header of bench/proxy.rs"),
         }
     }
+    // Under callgrind everything runs some 50 times slower: a few seconds
+    // of 8 connections give thousands of requests.
+    let o = if instructions {
+        Options {
+            rounds: rounds.unwrap_or(1),
+            seconds: seconds.unwrap_or(3),
+            connections: connections.unwrap_or(8),
+            instructions,
+            keep,
+        }
+    } else {
+        Options {
+            rounds: rounds.unwrap_or(3),
+            seconds: seconds.unwrap_or(5),
+            connections: connections.unwrap_or(64),
+            instructions,
+            keep,
+        }
+    };
     assert!(
         o.rounds > 0 && o.seconds > 0 && o.connections > 0,
         "every option must be at least 1"
+    );
+    assert!(
+        o.keep.is_none() || o.instructions,
+        "--keep goes with --instructions"
     );
     o
 }
@@ -96,21 +137,16 @@ fn nginx() -> Option<PathBuf> {
     found("/usr/sbin/nginx")
 }
 
-/// nginx in front of `upstream`, on `port`: two workers (one per core of the
-/// development machine), keep-alive to the upstream, no access log.
-async fn start_nginx(
-    nginx: &Path,
-    dir: &Path,
-    port: u16,
-    upstream: u16,
-    connections: usize,
-) -> Child {
+/// An nginx configuration in `dir` (written there; its path returned):
+/// reverse proxy on `port` in front of `upstream`, keep-alive to the
+/// upstream, no access log; `top` goes first (the process model).
+fn nginx_conf(dir: &Path, top: &str, port: u16, upstream: u16, connections: usize) -> PathBuf {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
-            "worker_processes 2;
+            "{top}
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log;
 events {{ worker_connections 4096; }}
@@ -134,6 +170,19 @@ http {{
         ),
     )
     .unwrap();
+    conf
+}
+
+/// nginx in front of `upstream`, on `port`: two workers (one per core of the
+/// development machine), keep-alive to the upstream, no access log.
+async fn start_nginx(
+    nginx: &Path,
+    dir: &Path,
+    port: u16,
+    upstream: u16,
+    connections: usize,
+) -> Child {
+    let conf = nginx_conf(dir, "worker_processes 2;", port, upstream, connections);
     let child = Command::new(nginx)
         .arg("-c")
         .arg(&conf)
@@ -144,17 +193,25 @@ http {{
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // nginx says nothing when ready: wait until it answers through to hello.
+    answers(port, "nginx").await;
+    child
+}
+
+/// Waits until a request to `port` is answered (nginx says nothing when it
+/// is ready): a probe at a time, each bounded, all within [`DEADLINE`].
+async fn answers(port: u16, what: &str) {
     let target = Target::tcp(([127, 0, 0, 1], port).into());
     let t = Instant::now();
     while changeover_load::probe(&target, Duration::from_secs(1))
         .await
         .is_err()
     {
-        assert!(t.elapsed() < DEADLINE, "nginx did not start");
+        assert!(
+            t.elapsed() < DEADLINE,
+            "{what} did not answer within {DEADLINE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child
 }
 
 async fn measure(port: u16, o: &Options) -> Report {
@@ -183,6 +240,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let o = options();
     let (hello_bin, proxy_bin) = build();
+    if o.instructions {
+        proxy_instructions::run(&o, &hello_bin, &proxy_bin, nginx()).await;
+        return;
+    }
     let scratch = tempfile::tempdir().unwrap();
 
     let hello_port = free_port();

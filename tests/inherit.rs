@@ -84,6 +84,7 @@ async fn serves_inherited_socket_reports_state_and_leaks_nothing_to_a_successor(
         notify_socket: Some(systemd.addr().to_env_value()),
         own_process_group: false,
         stdout: None,
+        death_signal: None,
         stderr: Some(Stdio::piped()),
     })
     .unwrap();

@@ -143,6 +143,11 @@ impl Server {
         signal(self.pid(), sig);
     }
 
+    /// Whether the process that was started has exited, without waiting.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// Waits for the process that was started to exit.
     pub async fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         match tokio::time::timeout(deadline, self.child.wait()).await {
@@ -224,4 +229,111 @@ pub fn open_fds(pid: u32) -> Vec<(i32, String)> {
         .collect();
     fds.sort();
     fds
+}
+
+/// How many TCP connections to local `port` process `pid` holds
+/// established (its accepted, server-side sockets), from `/proc`.
+pub fn established_connections(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<u64> = open_fds(pid)
+        .into_iter()
+        .filter_map(|(_, target)| {
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let mut n = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address rem_address st ... inode (field 9)
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let established = *state == "01";
+            if established
+                && local_port == Some(port)
+                && inode.parse().is_ok_and(|i: u64| inodes.contains(&i))
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Waits (polling /proc, with a deadline) until `pid` holds exactly `n`
+/// established connections on `port`; false at the deadline.
+pub async fn wait_connections(pid: u32, port: u16, n: usize, deadline: Duration) -> bool {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if established_connections(pid, port) == n {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits, with the deadline, until `port` on 127.0.0.1 can be bound again
+/// (no listening socket holds it any more).
+pub async fn wait_bindable(port: u16, deadline: Duration) -> bool {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts `n` requests for `/slow?ms=MS` on connections of their own and
+/// returns once each has been sent; each task ends with the status line's
+/// code, or an error when the connection failed before a complete answer.
+pub async fn slow_requests(
+    port: u16,
+    n: usize,
+    ms: u64,
+) -> Vec<tokio::task::JoinHandle<std::io::Result<u16>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect for a slow request");
+        conn.write_all(
+            format!("GET /slow?ms={ms} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("send a slow request");
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            conn.read_to_end(&mut out).await?;
+            let text = String::from_utf8_lossy(&out);
+            if !text.contains("slow done") {
+                return Err(std::io::Error::other(format!(
+                    "incomplete answer: {text:?}"
+                )));
+            }
+            text.get(9..12)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other("no status"))
+        }));
+    }
+    tasks
 }

@@ -21,7 +21,7 @@ use crate::control_path;
 )]
 pub(crate) struct Args {
     /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
+    /// /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH", conflicts_with = "pid_file")]
     control: Option<PathBuf>,
 

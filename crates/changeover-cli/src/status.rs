@@ -22,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 )]
 pub(crate) struct Args {
     /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
+    /// /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
 

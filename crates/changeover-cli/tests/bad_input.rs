@@ -51,6 +51,35 @@ async fn run_rejects_bad_flags_with_status_2() {
             &["--ready \"http\": not a readiness check"],
         ),
         (&["--max-draining", "none"], &["--max-draining \"none\""]),
+        (
+            &["--listen", "0.0.0.0:99999"],
+            &[
+                "--listen: invalid listen address \"0.0.0.0:99999\": the port is not a number from 0 to 65535",
+            ],
+        ),
+        (
+            &["--listen", ":::8080"],
+            &["an IPv6 host must be written in brackets", "[V6]:PORT"],
+        ),
+        (
+            &["--listen", "web+tls=127.0.0.1:0"],
+            &["--listen: invalid socket name \"web+tls\"", "NAME=ADDR"],
+        ),
+        (
+            &["--listen", "127.0.0.1:0", "--listen", "http=127.0.0.1:0"],
+            &["--listen: the name \"http\" is given twice"],
+        ),
+        (
+            &["--ready", "exec:"],
+            &["--ready \"exec:\": not a readiness check", "exec:COMMAND"],
+        ),
+        (
+            &["--ready", "delay:90s"],
+            &[
+                "--ready delay:90s is not shorter than --ready-timeout 60s",
+                "raise the timeout",
+            ],
+        ),
     ];
     for (flags, needles) in cases {
         let mut args = vec!["run"];
@@ -87,6 +116,44 @@ async fn a_missing_command_is_127_and_a_non_executable_one_126() {
         126,
         &["cannot be executed", "chmod +x"],
     );
+}
+
+/// Regression (issue 9, item 4): a file with execute permission that the
+/// kernel cannot run (ENOEXEC), or whose interpreter is missing, was exit
+/// status 1; a shell says 126, and so does the help.
+#[tokio::test]
+async fn a_file_the_kernel_cannot_execute_is_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("c.sock").display().to_string();
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, b"\x01\x02 not a program").unwrap();
+    let script = dir.path().join("script");
+    std::fs::write(&script, "#!/no/such/interpreter\n").unwrap();
+    for (file, needle) in [
+        (&garbage, "Exec format error"),
+        (&script, "its interpreter"),
+    ] {
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let out = cli(&[
+            "run",
+            "--control",
+            &control,
+            "--",
+            &file.display().to_string(),
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(126), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("changeover run: command ")
+                && last.contains("cannot be executed")
+                && last.contains(needle),
+            "{}",
+            show(&out)
+        );
+    }
 }
 
 #[tokio::test]

@@ -511,6 +511,7 @@ async fn under_systemd_it_adopts_the_socket_and_reports_ready_reloading_stopping
         own_process_group: false,
         stdout: None,
         stderr: Some(std::process::Stdio::piped()),
+        death_signal: None,
     })
     .expect("start changeover run");
     let mut sup = Server::from_child(child);

@@ -3,74 +3,14 @@
 //! The CLI parses its own arguments with these, and `changeover lint` parses the command lines it
 //! finds in manifests with the very same definitions ([`parse_run`], [`parse_prestop`]), so the
 //! two cannot disagree about which flags exist or how they are spelled. Values are kept as
-//! written; their grammar (durations, signals) is checked by [`crate::flag`].
+//! written; what they mean, and every refusal of them, is [`crate::run::RunArgs::check`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches};
 
-/// Options of `changeover run`.
-#[derive(clap::Args, Debug)]
-#[command(
-    about = "Run a server with zero-downtime reloads and the Kubernetes stop sequence (also as PID 1)",
-    after_help = "Durations read like 500ms, 5s, 1m. Signals like TERM, SIGQUIT or 15.\n\nThe reload signal (SIGHUP) or `changeover reload` starts a new child on the same sockets; once it is ready the old one gets the stop signal. SIGTERM/SIGINT or `changeover prestop` stop: /readyz turns 503, the child serves on for the stop delay, then gets the stop signal, then SIGKILL at the drain deadline.\n\nExit status: the child's (128 + signal when a signal ended it), 127 command not found, 126 not executable, 2 bad usage, 1 a socket or file could not be set up.\n\nExamples:\n  changeover run --listen 0.0.0.0:8080 --health 0.0.0.0:9090 -- ./server\n  changeover run --listen http=0.0.0.0:8080 --ready delay:2s --stop-signal QUIT -- python3 app.py"
-)]
-pub struct RunArgs {
-    /// A socket to bind once and pass to every child at fd 3, 4, …: HOST:PORT, [V6]:PORT or
-    /// unix:PATH, named NAME (default http, then listen1, …). Repeatable. Sockets passed by
-    /// systemd (LISTEN_FDS) are adopted instead.
-    #[arg(long, value_name = "[NAME=]ADDR")]
-    pub listen: Vec<String>,
-
-    /// Write the supervisor's pid here (it never changes across reloads).
-    #[arg(long, value_name = "PATH")]
-    pub pid_file: Option<PathBuf>,
-
-    /// The control socket for reload, status and prestop (mode 0600) [default:
-    /// $XDG_RUNTIME_DIR/changeover.sock, else /tmp/changeover-<uid>.sock].
-    #[arg(long, value_name = "PATH")]
-    pub control: Option<PathBuf>,
-
-    /// Serve /livez, /readyz and /metrics here.
-    #[arg(long, value_name = "ADDR")]
-    pub health: Option<String>,
-
-    /// How a new child shows it is ready: READY=1 on NOTIFY_SOCKET, a fixed delay, or a probe
-    /// command run (by /bin/sh, with CHANGEOVER_CHILD_PID set) until it exits 0 [default: notify].
-    #[arg(long, value_name = "notify|delay:DURATION|exec:COMMAND")]
-    pub ready: Option<String>,
-
-    /// Kill a new child that is not ready within this [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    pub ready_timeout: Option<String>,
-
-    /// Keep serving this long after a stop began, so load balancers stop routing here first
-    /// [default: 5s when KUBERNETES_SERVICE_HOST is set, else 0].
-    #[arg(long, value_name = "DURATION")]
-    pub stop_delay: Option<String>,
-
-    /// SIGKILL a child's process group this long after its stop signal [default: 20s].
-    #[arg(long, value_name = "DURATION")]
-    pub drain_timeout: Option<String>,
-
-    /// What a child is sent to make it drain and exit [default: TERM].
-    #[arg(long, value_name = "SIGNAL")]
-    pub stop_signal: Option<String>,
-
-    /// The signal to the supervisor that starts a reload [default: HUP].
-    #[arg(long, value_name = "SIGNAL")]
-    pub reload_signal: Option<String>,
-
-    /// At most this many old generations drain at once; the oldest is killed beyond that
-    /// [default: 4].
-    #[arg(long, value_name = "N")]
-    pub max_draining: Option<String>,
-
-    /// The server's command, after --.
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
-}
+pub use crate::run::RunArgs;
 
 /// Options of `changeover prestop`.
 #[derive(clap::Args, Debug)]
@@ -80,7 +20,7 @@ pub struct RunArgs {
 )]
 pub struct PrestopArgs {
     /// The supervisor's control socket [default: $XDG_RUNTIME_DIR/changeover.sock, else
-    /// /tmp/changeover-<uid>.sock].
+    /// /tmp/changeover-<uid>/control.sock].
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 }

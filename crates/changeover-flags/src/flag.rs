@@ -1,13 +1,15 @@
 //! A flag's value read with the shared grammars, and the message the CLI prints when it refuses
 //! one. `changeover run` prints these (after `changeover run: `) and exits 2; `changeover lint`
-//! quotes them for a manifest whose command line the CLI would refuse.
+//! quotes them for a manifest whose command line the CLI would refuse. Each message is one line
+//! naming the flag, the value, the problem and the fix.
 
 use std::fmt;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::duration::{DurationError, parse_duration};
+use crate::addr::AddrError;
+use crate::duration::{DurationError, format_duration, parse_duration};
 use crate::signal::{parse_signal, signal_name};
 
 /// A flag value the CLI refuses.
@@ -36,6 +38,42 @@ pub enum FlagError {
         /// Why not (see [`crate::signal::reload_signal_problem`]).
         problem: &'static str,
     },
+    /// An address that cannot be read (or, when the supervisor resolves it, found).
+    Address {
+        /// The flag, e.g. `--listen`.
+        flag: &'static str,
+        /// The parse error.
+        source: AddrError,
+    },
+    /// A listener name that cannot go into `LISTEN_FDNAMES`.
+    ListenName {
+        /// The name.
+        name: String,
+    },
+    /// Two listeners of one name.
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// `--ready` in none of its forms.
+    Ready {
+        /// What was written.
+        value: String,
+    },
+    /// `--ready delay:` not shorter than `--ready-timeout`.
+    DelayNotBeforeTimeout {
+        /// The delay.
+        delay: Duration,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// `--max-draining` not a whole number of at least 1.
+    MaxDraining {
+        /// What was written.
+        value: String,
+    },
+    /// Nothing after `--`.
+    NoCommand,
 }
 
 impl fmt::Display for FlagError {
@@ -51,6 +89,33 @@ impl fmt::Display for FlagError {
                 signal,
                 problem,
             } => write!(f, "{flag} {}: {problem}", signal_name(*signal)),
+            FlagError::Address { flag, source } => write!(f, "{flag}: {source}"),
+            FlagError::ListenName { name } => write!(
+                f,
+                "--listen: invalid socket name {name:?}; a name is 1 to 255 of A-Z a-z 0-9 _ . - (write NAME=ADDR, e.g. http=0.0.0.0:8080)"
+            ),
+            FlagError::DuplicateName { name } => write!(
+                f,
+                "--listen: the name {name:?} is given twice; give each socket its own name (NAME=ADDR)"
+            ),
+            FlagError::Ready { value } => write!(
+                f,
+                "--ready {value:?}: not a readiness check; write notify, delay:DURATION (e.g. delay:2s) or exec:COMMAND"
+            ),
+            FlagError::DelayNotBeforeTimeout { delay, timeout } => write!(
+                f,
+                "--ready delay:{} is not shorter than --ready-timeout {}: no child could ever become ready; shorten the delay or raise the timeout",
+                format_duration(*delay),
+                format_duration(*timeout)
+            ),
+            FlagError::MaxDraining { value } => write!(
+                f,
+                "--max-draining {value:?}: write a whole number of at least 1"
+            ),
+            FlagError::NoCommand => write!(
+                f,
+                "no command given: write the server's command after --, e.g. changeover run --listen 0.0.0.0:8080 -- ./server"
+            ),
         }
     }
 }

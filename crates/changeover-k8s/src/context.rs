@@ -1,21 +1,24 @@
 //! Everything the rules need to know about how the objects of one run relate: which Services and
-//! budgets select which pod templates, and which autoscaler drives which workload.
+//! budgets select which pod templates, and which autoscaler drives which workload; and the cluster
+//! version they are meant for.
 //!
 //! Relations are computed once, with an index on `(namespace, label, value)` so that a run over
 //! thousands of objects does not compare every Service with every template.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::Config;
 use crate::model::{
     Autoscaler, Budget, Container, ForeignPods, Kind, Object, PodTemplate, PortRef, Service,
     Workload,
 };
 use crate::timing::{CommandLines, Timing, container_timing_with};
+use crate::version::KubeVersion;
 
 /// The objects of one run and their relations. Indices refer to the vectors in this struct.
 pub(crate) struct Context<'a> {
-    pub(crate) config: &'a Config,
+    /// The cluster version to check version-dependent fields against (`--kube-version`); `None`
+    /// skips those checks.
+    pub(crate) kube_version: Option<KubeVersion>,
     pub(crate) workloads: Vec<&'a Workload>,
     pub(crate) services: Vec<&'a Service>,
     pub(crate) budgets: Vec<&'a Budget>,
@@ -146,7 +149,7 @@ impl<'a> Context<'a> {
     pub(crate) fn new(
         objects: &'a [Object],
         foreign: &'a [ForeignPods],
-        config: &'a Config,
+        kube_version: Option<KubeVersion>,
     ) -> Context<'a> {
         let mut workloads = Vec::new();
         let mut services = Vec::new();
@@ -294,7 +297,7 @@ impl<'a> Context<'a> {
             .collect();
 
         Context {
-            config,
+            kube_version,
             timings,
             workloads,
             services,

@@ -29,8 +29,11 @@ pub fn rules_markdown() -> String {
          script, `httpGet`) is a delay of unknown length; `kill`, `echo` and the like take none.\n\
          - The **drain deadline** is `changeover run --drain-timeout` ({}s when unset).\n\
          - `changeover run` and `changeover prestop` command lines are read with the CLI's own flag\n  \
-         definitions and duration parser (`--flag=V` or `--flag V`; durations like `5s`, `500ms`, `1m`,\n  \
-         a number needs a unit), so a command line the CLI would refuse is a finding of its own.\n\
+         definitions, and `changeover run`'s flags checked with the supervisor's own checks (`--flag=V`\n  \
+         or `--flag V`; durations like `5s`, `500ms`, `1m`, a number needs a unit; addresses, socket\n  \
+         names, `--ready`, `--max-draining`, a command after `--`), so a command line the CLI would\n  \
+         refuse is a finding of its own. A value the kubelet or a shell fills in (`$(PORT)`, `$DELAY`)\n  \
+         is not checked, and a host name is not resolved.\n\
          - The **grace period** is `terminationGracePeriodSeconds` (30 when unset).\n\
          - Percentages: a budget's `minAvailable` and `maxUnavailable` round up; a Deployment's\n  \
          `maxUnavailable` rounds down and `maxSurge` rounds up (both 25% when unset); replicas default to 1.\n\

@@ -72,6 +72,7 @@ pub mod render;
 pub mod rules;
 pub mod shell;
 pub mod timing;
+pub mod version;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -155,8 +156,8 @@ impl Linter {
             let file = self.files.first().map_or("<none>", |f| &**f).to_string();
             self.errors.push(InputError::nothing_to_lint(&file, what));
         }
-        let cx = context::Context::new(&self.objects, &self.foreign, &self.config);
-        let mut findings = rules::run(&cx);
+        let cx = context::Context::new(&self.objects, &self.foreign, self.config.kube_version);
+        let mut findings = rules::run(&cx, self.config.disabled());
         let order: HashMap<&str, usize> = self
             .files
             .iter()

@@ -223,6 +223,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ExchangeError> {
             }
         }
     }
+    // httparse takes any three digits; a status code is 100 to 599 (RFC 9110, section 15).
+    if !(100..=599).contains(&status) {
+        return Err(protocol(format!(
+            "status code {status:03} is not between 100 and 599"
+        )));
+    }
     if status == 101 {
         return Err(protocol("unexpected 101 Switching Protocols"));
     }
@@ -437,6 +443,26 @@ mod tests {
 
     const fn ok(status: u16, reusable: bool) -> Result<Response, String> {
         Ok(Response { status, reusable })
+    }
+
+    /// Found by the `http_response` fuzz target: `HTTP/1.1 002 OK` was read as a response of
+    /// status 2 (counted as a bad status); a code outside 100-599 is a broken response.
+    #[tokio::test]
+    async fn status_codes_outside_100_to_599_are_protocol_errors() {
+        for code in ["002", "099", "600", "999"] {
+            let wire = format!("HTTP/1.1 {code} OK\r\nContent-Length: 0\r\n\r\n");
+            let got = read_all(wire.as_bytes()).await;
+            assert_eq!(got.len(), 1, "{code}: {got:?}");
+            let err = got[0].as_ref().unwrap_err();
+            assert!(
+                err.starts_with("Protocol: invalid response: status code") && err.contains(code),
+                "{code}: {err}"
+            );
+        }
+        assert_eq!(
+            read_all(b"HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n").await,
+            [ok(599, true)]
+        );
     }
 
     #[tokio::test]

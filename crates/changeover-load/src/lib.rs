@@ -130,6 +130,9 @@ mod config;
 mod counters;
 mod during;
 mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod http;
 mod latency;

@@ -27,18 +27,40 @@
 //! timeout of common servers — gunicorn 2 s, Node, uvicorn and Apache 5 s —
 //! so the proxy rarely reuses a connection the child is about to close), and
 //! all closed by the proxy as soon as their generation is retired, so a
-//! child being stopped has no idle connection of the proxy's to close. The pool is this crate's own,
-//! on `hyper::client::conn::http1`, rather than hyper-util's legacy client:
-//! the retry rule below needs to know whether a connection was reused and
-//! whether any byte came back on it, which that client does not expose, and
-//! one pool per generation makes "close everything of generation N" a drop.
+//! child being stopped has no idle connection of the proxy's to close.
+//! An idle connection does nothing (no task, no read); when it is taken
+//! from the pool, a read that would block proves the child neither closed
+//! it nor sent anything since, else the next one is tried.
+//!
+//! The upstream side is this crate's own HTTP/1.1 client (`httparse` for
+//! response heads), not hyper's: hyper's runs every connection as a task
+//! and hands each request and response across channels, two extra task
+//! wake-ups per request that cost more than the rest of the proxy together
+//! (see `docs/benchmarks.md`). Here the request's own future writes the
+//! head, sends the body while it reads the response head, and hands the
+//! connection back to the pool as soon as the response was read whole —
+//! for a small `Content-Length` body, before the response is even returned
+//! to the server. The retry rule below needs to know whether a connection
+//! was reused and whether any byte came back on it, and one pool per
+//! generation makes "close everything of generation N" a drop.
+//!
+//! Response bodies are framed by `Content-Length`, chunked (trailers
+//! passed on) or by the close (RFC 9112 §6.3; none for HEAD, 204, 304);
+//! informational responses other than 101 are skipped. Request bodies go
+//! by the client's `Content-Length`, a known length, or chunked; GET, HEAD
+//! and CONNECT with a body of unknown length are sent without it, as hyper's
+//! client does. A connection is reused only after an exchange that left
+//! nothing over either way: the request body sent whole, no byte after the
+//! response, and no `Connection: close` (or an HTTP/1.0 answer). An
+//! upstream that answers before it read the whole request body has its
+//! answer passed on; its connection is dropped.
 //!
 //! **What is retried, and what is not.** A request is sent again, once, on a
 //! *new* connection to the newest ready generation, when it failed on a
 //! *reused* pooled connection (the child closed it while idle, and the
 //! request crossed the close) and either
-//! - hyper had not written a byte of it yet (any method: the upstream never
-//!   saw it), or
+//! - not a byte of it was written yet (any method: the upstream never saw
+//!   it; the body is sent only after the head), or
 //! - it was written, no byte of a response came back, its method is
 //!   idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and it has no body
 //!   (so it can be sent again as it was; the proxy keeps no copy of bodies).
@@ -46,13 +68,16 @@
 //! Not retried, answered `502`: a failure on a new connection (the child is
 //! unreachable or died), a POST or PATCH (or any request with a body) that
 //! was written, any request after a byte of its response arrived, and a
-//! request that was already retried. A response body that breaks off midway
-//! cuts the client's connection (HTTP/1.1) or stream (HTTP/2): its status
-//! line is gone already.
+//! request that was already retried. A retry sends the same head bytes
+//! again. A response head that is not HTTP/1.1 (or a 101 nobody asked
+//! for) is a `502` too. A response body that breaks off midway cuts the
+//! client's connection (HTTP/1.1) or stream (HTTP/2): its status line is
+//! gone already.
 //!
 //! **Streaming.** Request and response bodies are passed on frame by frame;
-//! hyper asks for the next frame only after writing the last, so a slow
-//! reader on either side slows the writer down and no body is held whole.
+//! the next frame is read only once the last is written (by hyper's server
+//! towards the client, by the proxy towards the upstream), so a slow reader
+//! on either side slows the writer down and no body is held whole.
 //!
 //! **Headers.** Hop-by-hop fields are removed both ways (RFC 9110 §7.6.1):
 //! `Connection` and every field it names, `Keep-Alive`, `Proxy-Connection`,
@@ -68,15 +93,19 @@
 //!
 //! **Upgrades.** An HTTP/1.1 request with `Connection: upgrade` goes on a
 //! connection of its own; on a `101` both upgraded connections are joined
-//! by a tunnel task that copies bytes both ways (EOF passed on as a
+//! by a tunnel task that copies bytes both ways (what the upstream sent
+//! right after its 101 goes to the client first; EOF is passed on as a
 //! half-close) until both sides closed, or until [`Routes::cut`] (the
 //! supervisor's drain deadline) or [`Routes::gone`] ends it. It stays with
 //! its generation, counted in flight, across any number of route switches.
 //!
 //! **Errors.** `503` when no generation is ready (with `Retry-After: 1`);
 //! `502` when the upstream is unreachable or closed the connection before a
-//! response and the request could not be retried; `400` for a request
-//! without `Host` (HTTP/1.1) or with two; `405` for CONNECT. Requests
+//! response and the request could not be retried, or answered with
+//! something that is not HTTP/1.1; `400` for a request without `Host`
+//! (HTTP/1.1) or with two, and for a request body that broke off before
+//! its end (the client went away; the upstream connection is dropped);
+//! `405` for CONNECT. Requests
 //! hyper's server cannot parse are answered `400` by it and never reach
 //! this service. Each with a short plain-text body, each counted in
 //! [`MetricsSnapshot`].
@@ -84,7 +113,12 @@
 //! **Serving.** [`ProxyService`] is a plain hyper and tower service over
 //! `Request<hyper::body::Incoming>`, made per client connection by
 //! [`Proxy::service`] (it needs the client's address for the forwarded
-//! headers); mount it on any hyper server with upgrades enabled.
+//! headers); mount it on any hyper server with upgrades enabled. Its
+//! `call` does at once what need not wait (checks, pick, a pooled
+//! connection, the head written out), so the request's fields, slices of
+//! the server's read buffer, are gone before the server reads again. The
+//! response body, [`ResponseBody`], fails with a `std::io::Error` when the
+//! upstream's body breaks off.
 //!
 //! # Example
 //!
@@ -117,7 +151,9 @@ mod metrics;
 mod pool;
 mod routes;
 mod service;
+mod state;
 mod tunnel;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,8 +164,10 @@ pub use metrics::{
     DURATION_BUCKETS, DurationHistogram, GenerationMetrics, MetricsSnapshot, StatusCounts,
     UpstreamErrors,
 };
-pub use routes::{RouteError, Routes, State, Upstream};
+pub use routes::{RouteError, Routes};
 pub use service::{ProxyService, ResponseFuture};
+pub use state::State;
+pub use upstream::Upstream;
 
 /// Settings of a [`Proxy`].
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +246,6 @@ impl Proxy {
     /// Everything counted so far; [`MetricsSnapshot::render_into`] writes it
     /// for `/metrics`.
     pub fn metrics(&self) -> MetricsSnapshot {
-        MetricsSnapshot::collect(&self.shared.routes.for_metrics(), &self.shared.global)
+        MetricsSnapshot::collect(self.shared.routes.for_metrics(), &self.shared.global)
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::routes::State;
+use crate::state::State;
 
 /// Upper bounds of the request duration histogram, in seconds.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -53,6 +53,20 @@ impl GenCounters {
 
     pub(crate) fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Responses, upstream errors and retries counted so far.
+    pub(crate) fn get(&self) -> (StatusCounts, UpstreamErrors, u64) {
+        let e = &self.errors;
+        (
+            self.responses.get(),
+            UpstreamErrors {
+                connect: e[0].load(Ordering::Relaxed),
+                closed: e[1].load(Ordering::Relaxed),
+                body: e[2].load(Ordering::Relaxed),
+            },
+            self.retries.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -171,28 +185,9 @@ pub struct MetricsSnapshot {
 
 impl MetricsSnapshot {
     pub(crate) fn collect(
-        gens: &[std::sync::Arc<crate::routes::Gen>],
+        mut generations: Vec<GenerationMetrics>,
         global: &Global,
     ) -> MetricsSnapshot {
-        let mut generations: Vec<GenerationMetrics> = gens
-            .iter()
-            .map(|g| {
-                let e = &g.counters.errors;
-                GenerationMetrics {
-                    generation: g.number,
-                    state: g.state(),
-                    in_flight: g.in_flight(),
-                    idle_connections: g.pool.idle_count(),
-                    responses: g.counters.responses.get(),
-                    upstream_errors: UpstreamErrors {
-                        connect: e[0].load(Ordering::Relaxed),
-                        closed: e[1].load(Ordering::Relaxed),
-                        body: e[2].load(Ordering::Relaxed),
-                    },
-                    retries: g.counters.retries.load(Ordering::Relaxed),
-                }
-            })
-            .collect();
         generations.sort_by_key(|g| g.generation);
         MetricsSnapshot {
             generations,
@@ -314,7 +309,7 @@ mod tests {
         global.observe(Duration::from_micros(300));
         global.observe(Duration::from_millis(20));
         global.observe(Duration::from_secs(60));
-        let mut m = MetricsSnapshot::collect(&[], &global);
+        let mut m = MetricsSnapshot::collect(Vec::new(), &global);
         m.generations.push(GenerationMetrics {
             generation: 3,
             state: State::Retired,

@@ -1,54 +1,19 @@
-//! Upstream connections of one generation: connect, keep idle ones for reuse
-//! (newest first), and know, for a failed request, whether any byte of a
-//! response had arrived.
+//! Upstream connections of one generation: connect, and keep idle ones for
+//! reuse (newest first).
 
 use std::collections::VecDeque;
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
 
 use crate::Config;
-use crate::body::ReqBody;
-use crate::routes::Upstream;
-
-/// What the pool and the request in flight on a connection share.
-#[derive(Debug)]
-pub(crate) struct ConnState {
-    /// Bytes read from the upstream so far. HTTP/1.1 has one exchange at a
-    /// time, so bytes read after a request was handed over are its response.
-    read: AtomicU64,
-    /// Whether the request body of the current exchange was sent whole: a
-    /// connection whose request body is still streaming is not reusable.
-    pub(crate) body_sent: AtomicBool,
-}
-
-impl ConnState {
-    pub(crate) fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-}
-
-/// One upstream connection, with the handle hyper sends requests through.
-pub(crate) struct Conn {
-    pub(crate) sender: http1::SendRequest<ReqBody>,
-    pub(crate) state: Arc<ConnState>,
-    /// Taken from the pool (it served a request before): a failure on it may
-    /// be the upstream's close of an idle connection, which is worth a retry.
-    pub(crate) reused: bool,
-}
+use crate::upstream::{Conn, Stream, Upstream};
 
 struct Idle {
-    conn: Conn,
+    conn: Box<Conn>,
     since: Instant,
 }
 
@@ -57,7 +22,6 @@ struct Idle {
 pub(crate) enum ConnectError {
     Io(io::Error),
     Timeout(Duration),
-    Handshake(hyper::Error),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -65,7 +29,6 @@ impl std::fmt::Display for ConnectError {
         match self {
             ConnectError::Io(e) => write!(f, "{e}"),
             ConnectError::Timeout(d) => write!(f, "no connection within {d:?}"),
-            ConnectError::Handshake(e) => write!(f, "{e}"),
         }
     }
 }
@@ -117,9 +80,9 @@ impl Pool {
     }
 
     /// An idle connection ready for a request, or `None` (then connect).
-    pub(crate) async fn checkout(&self, now: Instant) -> Option<Conn> {
+    pub(crate) fn checkout(&self, now: Instant) -> Option<Box<Conn>> {
         loop {
-            let idle = {
+            let mut conn = {
                 let mut idle = self.lock();
                 let top = idle.pop_back()?;
                 if now.saturating_duration_since(top.since) > self.idle_timeout {
@@ -127,18 +90,11 @@ impl Pool {
                     idle.clear();
                     return None;
                 }
-                top
+                top.conn
             };
-            let mut conn = idle.conn;
-            if conn.sender.is_ready() {
-                return Some(conn);
-            }
-            if conn.sender.is_closed() {
-                continue;
-            }
-            // Checked in when its exchange ended; hyper's connection task
-            // marks it ready on its next turn.
-            if conn.sender.ready().await.is_ok() {
+            // Outside the lock: a system call. One the upstream closed while
+            // idle is dropped here, and the next one tried.
+            if conn.still_idle() {
                 return Some(conn);
             }
         }
@@ -146,11 +102,8 @@ impl Pool {
 
     /// Keeps `conn` for the next request, unless the pool is full or closed
     /// or the connection is not reusable.
-    pub(crate) fn checkin(&self, mut conn: Conn, now: Instant) {
-        if self.closed.load(Ordering::Relaxed)
-            || conn.sender.is_closed()
-            || !conn.state.body_sent.load(Ordering::Acquire)
-        {
+    pub(crate) fn checkin(&self, mut conn: Box<Conn>, now: Instant) {
+        if self.closed.load(Ordering::Relaxed) {
             return;
         }
         conn.reused = true;
@@ -187,123 +140,13 @@ impl Pool {
         self.lock().len()
     }
 
-    /// A new connection, its hyper connection task spawned.
-    pub(crate) async fn connect(&self) -> Result<Conn, ConnectError> {
-        let stream = tokio::time::timeout(self.connect_timeout, async {
-            match &self.upstream {
-                Upstream::Tcp(a) => {
-                    let s = TcpStream::connect(a).await?;
-                    // Requests are small writes; without this each waits for an ACK.
-                    if let Err(e) = s.set_nodelay(true) {
-                        tracing::debug!(error = %e, "upstream: could not set TCP_NODELAY");
-                    }
-                    Ok::<_, io::Error>(Stream::Tcp(s))
-                }
-                Upstream::Unix(p) => Ok(Stream::Unix(UnixStream::connect(p).await?)),
-            }
-        })
-        .await
-        .map_err(|_| ConnectError::Timeout(self.connect_timeout))?
-        .map_err(ConnectError::Io)?;
-        let state = Arc::new(ConnState {
-            read: AtomicU64::new(0),
-            body_sent: AtomicBool::new(true),
-        });
-        let io = TokioIo::new(Counted {
-            stream,
-            state: state.clone(),
-        });
-        let (sender, conn) = http1::Builder::new()
-            .handshake(io)
+    /// A new connection.
+    pub(crate) async fn connect(&self) -> Result<Box<Conn>, ConnectError> {
+        let stream = tokio::time::timeout(self.connect_timeout, Stream::connect(&self.upstream))
             .await
-            .map_err(ConnectError::Handshake)?;
-        tokio::spawn(async move {
-            // Ends when the upstream closes, or when the sender is dropped
-            // and no exchange is left; an upgrade hands the socket on.
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(Conn {
-            sender,
-            state,
-            reused: false,
-        })
-    }
-}
-
-/// An upstream stream, TCP or Unix.
-enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-/// The stream as hyper sees it, counting the bytes it reads.
-struct Counted {
-    stream: Stream,
-    state: Arc<ConnState>,
-}
-
-macro_rules! delegate {
-    ($self:ident, $s:ident => $e:expr) => {
-        match &mut $self.get_mut().stream {
-            Stream::Tcp($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            Stream::Unix($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-        }
-    };
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let this = self.get_mut();
-        let r = match &mut this.stream {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        };
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            // Only this connection's task writes it; Relaxed is enough
-            // because the reader learns of a failure through hyper's
-            // channel, which synchronises.
-            this.state.read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Counted {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => s.poll_write(cx, buf))
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => s.poll_write_vectored(cx, bufs))
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_shutdown(cx))
+            .map_err(|_| ConnectError::Timeout(self.connect_timeout))?
+            .map_err(ConnectError::Io)?;
+        // Boxed: requests move it about (pool, future, body), in one word.
+        Ok(Box::new(Conn::new(stream)))
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -13,26 +12,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use crate::metrics::GenCounters;
+use crate::metrics::{GenCounters, GenerationMetrics};
 use crate::pool::Pool;
-
-/// Where a generation serves its private upstream.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Upstream {
-    /// A loopback TCP address (`127.0.0.0/8` or `[::1]`).
-    Tcp(SocketAddr),
-    /// A Unix stream socket.
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Upstream::Tcp(a) => write!(f, "{a}"),
-            Upstream::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
+use crate::state::State;
+use crate::upstream::Upstream;
 
 /// Why the routing table refused a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +44,6 @@ impl fmt::Display for RouteError {
 }
 
 impl std::error::Error for RouteError {}
-
-/// A generation's state, as the supervisor told it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Ready: gets new requests when it is the newest ready generation.
-    Ready,
-    /// Retired: gets no new request; requests in flight finish.
-    Retired,
-    /// Gone: its process exited; it is out of the table.
-    Gone,
-}
 
 const READY: u8 = 0;
 const RETIRED: u8 = 1;
@@ -354,9 +326,25 @@ impl Routes {
         Some(InFlight(g.clone()))
     }
 
-    /// Every generation the metrics show: the last few gone, then the live.
-    pub(crate) fn for_metrics(&self) -> Vec<Arc<Gen>> {
+    /// The numbers of every generation the metrics show: the last few
+    /// gone, then the live.
+    pub(crate) fn for_metrics(&self) -> Vec<GenerationMetrics> {
         let t = self.read();
-        t.gone.iter().chain(&t.live).cloned().collect()
+        t.gone
+            .iter()
+            .chain(&t.live)
+            .map(|g| {
+                let (responses, upstream_errors, retries) = g.counters.get();
+                GenerationMetrics {
+                    generation: g.number,
+                    state: g.state(),
+                    in_flight: g.in_flight(),
+                    idle_connections: g.pool.idle_count(),
+                    responses,
+                    upstream_errors,
+                    retries,
+                }
+            })
+            .collect()
     }
 }

@@ -9,19 +9,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
-use http::request::Parts;
+use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::Shared;
-use crate::body::{Exchange, ReqBody, ResponseBody};
-use crate::headers::{self, ForwardedValues};
+use crate::body::{ResponseBody, Streaming, complete};
+use crate::headers::{self, ForwardedValues, RequestInfo};
 use crate::metrics::UpstreamError;
-use crate::pool::Conn;
 use crate::routes::{Gen, InFlight};
 use crate::tunnel;
+use crate::upstream::Conn;
+use crate::upstream::decode::Decoder;
+use crate::upstream::exchange::{self, Cause, Failure};
+use crate::upstream::head::{self, BodyFraming, Framing, ResponseHead};
+use crate::upstream::send::Outgoing;
 
 /// The future of one proxied request. It never fails: every failure is
 /// answered with a status (502, 503, 400, 405) and a short text.
@@ -58,14 +62,32 @@ impl ProxyService {
         }
     }
 
-    fn forward(&self, req: Request<Incoming>) -> ResponseFuture {
-        let client = self.client.clone();
-        Box::pin(async move {
-            let start = Instant::now();
-            let resp = route(&client, req, start).await;
-            client.shared.global.observe(start.elapsed());
-            Ok(resp)
-        })
+    /// Everything that need not wait happens here, before hyper's server
+    /// goes on: the checks, the pick, a pooled connection, the request head
+    /// written out and the request's fields dropped. They are slices of
+    /// the server's read buffer, which reads again at once (for the next
+    /// request, or the client's close) and would have to allocate a new
+    /// buffer if they still lived.
+    fn forward(&self, mut req: Request<Incoming>) -> ResponseFuture {
+        let start = Instant::now();
+        let client = &self.client;
+        match prepare(client, &mut req) {
+            Prepared::Answer(resp) => {
+                client.shared.global.observe(start.elapsed());
+                Box::pin(std::future::ready(Ok(resp)))
+            }
+            Prepared::Forward(info, flight) if info.upgrade => {
+                Box::pin(upgrade(client.clone(), req, info, flight, start))
+            }
+            Prepared::Forward(info, flight) => {
+                let mut conn = flight.generation().pool.checkout(start);
+                let mut head = conn
+                    .as_mut()
+                    .map_or_else(Vec::new, |c| std::mem::take(&mut c.wbuf));
+                let sent = write_head(&mut head, client, req, &info);
+                Box::pin(exchange(client.clone(), conn, head, sent, flight, start))
+            }
+        }
     }
 }
 
@@ -102,19 +124,28 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Response<ResponseBody> {
+/// What [`prepare`] made of a request.
+enum Prepared {
+    /// The proxy answers it itself.
+    Answer(Response<ResponseBody>),
+    /// It goes to this generation.
+    Forward(RequestInfo, InFlight),
+}
+
+/// Checks and rewrites the request head and picks its generation; or the
+/// answer the proxy gives itself (400, 405, 503).
+fn prepare(client: &Client, req: &mut Request<Incoming>) -> Prepared {
     let shared = &client.shared;
     if req.method() == Method::CONNECT {
-        return unrouted(
+        return Prepared::Answer(unrouted(
             shared,
             StatusCode::METHOD_NOT_ALLOWED,
             "405 method not allowed: CONNECT is not forwarded\n",
-        );
+        ));
     }
-    let (mut parts, body) = req.into_parts();
-    let info = match headers::request(&mut parts, client.forwarded.as_ref()) {
+    let info = match headers::request(req) {
         Ok(info) => info,
-        Err(bad) => return unrouted(shared, StatusCode::BAD_REQUEST, bad.text()),
+        Err(bad) => return Prepared::Answer(unrouted(shared, StatusCode::BAD_REQUEST, bad.text())),
     };
     let Some(flight) = shared.routes.pick() else {
         let mut resp = unrouted(
@@ -124,130 +155,207 @@ async fn route(client: &Client, req: Request<Incoming>, start: Instant) -> Respo
         );
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
+        return Prepared::Answer(resp);
     };
     if info.needs_host {
-        parts
-            .headers
+        req.headers_mut()
             .insert(HOST, flight.generation().pool.host().clone());
     }
-    // The client's upgrade handle stays here; nothing else of the server's
-    // bookkeeping is meant for the upstream.
-    let on_client = parts.extensions.remove::<OnUpgrade>();
-    parts.extensions.clear();
-    if info.upgrade {
-        // Boxed: rare, and it would make every request's future bigger.
-        return Box::pin(upgrade(parts, body, on_client, flight)).await;
-    }
-    exchange(shared, parts, ReqBody::new(body), flight, start).await
+    Prepared::Forward(info, flight)
 }
 
-/// A plain request: a pooled connection (or a new one), one retry on a new
-/// connection when the pooled one failed before any response byte and the
-/// request can be sent again.
+/// What is left of a request once its head is written: the method (which
+/// says how the response is framed), its field map (emptied, to take the
+/// response's fields), and its body on its way.
+struct Sent {
+    method: Method,
+    fields: HeaderMap,
+    out: Option<Box<Outgoing>>,
+    /// No body: it can be sent again as it was.
+    bodiless: bool,
+}
+
+/// Writes the request head into `buf`, then lets go of the request (a
+/// retry sends `buf` again).
+fn write_head(
+    buf: &mut Vec<u8>,
+    client: &Client,
+    mut req: Request<Incoming>,
+    info: &RequestInfo,
+) -> Sent {
+    let body = req.body();
+    let bodiless = body.is_end_stream();
+    let (framing, add_length) = head::framing(
+        req.method(),
+        req.headers(),
+        bodiless,
+        body.size_hint().exact(),
+    );
+    head::write_request(buf, req.method(), req.uri(), framing, add_length, |buf| {
+        headers::write_fields(buf, req.headers(), info, client.forwarded.as_ref())
+    });
+    let method = req.method().clone();
+    let mut fields = std::mem::take(req.headers_mut());
+    let out = (framing != Framing::None)
+        .then(|| Box::new(Outgoing::new(req.into_body(), framing, &fields)));
+    fields.clear();
+    Sent {
+        method,
+        fields,
+        out,
+        bodiless,
+    }
+}
+
+/// A plain request, its head written in `head`: on `conn` (a pooled
+/// connection) or a new one, with one retry on a new connection when the
+/// pooled one failed before any response byte and the request can be sent
+/// again.
 async fn exchange(
-    shared: &Shared,
-    mut parts: Parts,
-    mut body: ReqBody,
+    client: Arc<Client>,
+    conn: Option<Box<Conn>>,
+    mut head: Vec<u8>,
+    mut sent: Sent,
     mut flight: InFlight,
     start: Instant,
-) -> Response<ResponseBody> {
-    let replayable = idempotent(&parts.method) && matches!(body, ReqBody::Empty);
-    let mut retried = false;
-    let mut conn = match flight.generation().pool.checkout(start).await {
-        Some(c) => c,
-        None => match connect(flight.generation()).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        },
-    };
-    loop {
-        // Only a request that may be retried pays for a copy of its head.
-        let copy = (replayable && conn.reused && !retried).then(|| parts.clone());
-        body.bind(&conn);
-        let before = conn.state.bytes_read();
-        let sent = conn
-            .sender
-            .try_send_request(Request::from_parts(parts, body))
-            .await;
-        let mut err = match sent {
-            Ok(resp) => return respond(resp, Some(conn), flight),
-            Err(e) => e,
+) -> Result<Response<ResponseBody>, Infallible> {
+    // When the response head came: the end of the request's time, and when
+    // its connection went back to the pool (one clock read for both).
+    let mut end = None;
+    // One future, not one within another, so nothing is moved between them.
+    let resp = 'answer: {
+        let mut conn = match conn {
+            Some(c) => c,
+            None => match connect(flight.generation()).await {
+                Ok(c) => c,
+                Err(resp) => break 'answer resp,
+            },
         };
-        let no_response_byte = conn.state.bytes_read() == before;
-        let reused = conn.reused;
-        drop(conn);
-        let again = match err.take_message() {
-            // hyper gives the request back when not a byte of it was
-            // written: safe to send again whatever the method.
-            Some(req) => Some(req.into_parts()),
-            None if no_response_byte => copy.map(|p| (p, ReqBody::Empty)),
-            None => None,
-        };
-        let g = flight.generation().clone();
-        let Some((p, b)) = again.filter(|_| reused && !retried) else {
-            g.counters.error(UpstreamError::Closed);
-            tracing::warn!(generation = g.number, error = %err.error(), "proxy: upstream connection failed before a response; answered 502");
-            return bad_gateway(
-                &g,
-                format!(
-                    "502 bad gateway: the server (generation {}) closed the connection before answering\n",
-                    g.number
-                ),
+        conn.wbuf = head;
+        // Sent again only as it was: without a body (the proxy keeps no copy).
+        let replayable = idempotent(&sent.method) && sent.bodiless;
+        let mut retried = false;
+        loop {
+            let attempt = exchange::send(
+                &mut conn,
+                &mut sent.out,
+                &sent.method,
+                false,
+                &mut sent.fields,
             );
-        };
-        g.counters.retry();
-        tracing::debug!(generation = g.number, error = %err.error(), "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
-        retried = true;
-        parts = p;
-        body = b;
-        // The newest ready generation: the same one unless the route just
-        // switched, in which case the new one is the better bet.
-        if let Some(f) = shared.routes.pick() {
-            flight = f;
+            let f = match attempt.await {
+                Ok(h) => {
+                    let now = Instant::now();
+                    end = Some(now);
+                    break 'answer respond(h, sent.fields, conn, sent.out, flight, now);
+                }
+                Err(f) => f,
+            };
+            let reused = conn.reused;
+            head = std::mem::take(&mut conn.wbuf);
+            drop(conn);
+            let g = flight.generation().clone();
+            // Not a byte written: the upstream never saw it, and the body
+            // (sent only after the head) is untouched; whatever the method.
+            let again = reused && !retried && !f.answered && (f.unsent || replayable);
+            if !again {
+                break 'answer failed(&g, &f);
+            }
+            g.counters.retry();
+            tracing::debug!(generation = g.number, error = %f.cause, "proxy: reused upstream connection failed before any response byte; retrying on a new connection");
+            retried = true;
+            // The newest ready generation: the same one unless the route
+            // just switched, in which case the new one is the better bet.
+            if let Some(f) = client.shared.routes.pick() {
+                flight = f;
+            }
+            conn = match connect(flight.generation()).await {
+                Ok(c) => c,
+                Err(resp) => break 'answer resp,
+            };
+            // The same bytes: `Host` (for a request that had none) stays
+            // the first pick's, as before.
+            conn.wbuf = head;
         }
-        conn = match connect(flight.generation()).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        };
-    }
+    };
+    let end = end.unwrap_or_else(Instant::now);
+    client
+        .shared
+        .global
+        .observe(end.saturating_duration_since(start));
+    Ok(resp)
+}
+
+/// The answer to an attempt that failed before a response head.
+fn failed(g: &Gen, f: &Failure) -> Response<ResponseBody> {
+    let text = match &f.cause {
+        Cause::ClientBody(_) => {
+            tracing::debug!(generation = g.number, error = %f.cause, "proxy: the client's request body broke off");
+            g.counters.responses.count(StatusCode::BAD_REQUEST);
+            return text(
+                StatusCode::BAD_REQUEST,
+                "400 bad request: the request body broke off before its end\n",
+            );
+        }
+        Cause::Head(_) => format!(
+            "502 bad gateway: the server (generation {}) sent a response head that is not valid HTTP/1.1\n",
+            g.number
+        ),
+        Cause::Io(_) | Cause::Eof => format!(
+            "502 bad gateway: the server (generation {}) closed the connection before answering\n",
+            g.number
+        ),
+    };
+    g.counters.error(UpstreamError::Closed);
+    tracing::warn!(generation = g.number, error = %f.cause, "proxy: upstream connection failed before a response; answered 502");
+    bad_gateway(g, text)
 }
 
 /// An upgrade (WebSocket) on a connection of its own: a 101 starts a
 /// tunnel; any other answer is passed on and the connection dropped after.
 async fn upgrade(
-    parts: Parts,
-    body: Incoming,
-    on_client: Option<OnUpgrade>,
+    client: Arc<Client>,
+    req: Request<Incoming>,
+    info: RequestInfo,
+    flight: InFlight,
+    start: Instant,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let resp = switch(&client, req, info, flight).await;
+    client.shared.global.observe(start.elapsed());
+    Ok(resp)
+}
+
+async fn switch(
+    client: &Client,
+    mut req: Request<Incoming>,
+    info: RequestInfo,
     flight: InFlight,
 ) -> Response<ResponseBody> {
+    // The client's side of the upgrade, which hyper's server hands over
+    // once the 101 is written.
+    let on_client = req.extensions_mut().remove::<OnUpgrade>();
     let g = flight.generation().clone();
     let mut conn = match connect(&g).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let mut body = ReqBody::new(body);
-    body.bind(&conn);
-    let mut resp = match conn
-        .sender
-        .send_request(Request::from_parts(parts, body))
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            g.counters.error(UpstreamError::Closed);
-            tracing::warn!(generation = g.number, error = %e, "proxy: upgrade request failed before a response; answered 502");
-            return bad_gateway(
-                &g,
-                format!(
-                    "502 bad gateway: the server (generation {}) closed the connection before answering\n",
-                    g.number
-                ),
-            );
-        }
+    let mut head = std::mem::take(&mut conn.wbuf);
+    let mut sent = write_head(&mut head, client, req, &info);
+    conn.wbuf = head;
+    let attempt = exchange::send(
+        &mut conn,
+        &mut sent.out,
+        &sent.method,
+        true,
+        &mut sent.fields,
+    );
+    let head = match attempt.await {
+        Ok(h) => h,
+        Err(f) => return failed(&g, &f),
     };
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return respond(resp, None, flight);
+    if head.framing != BodyFraming::Switching {
+        conn.broken = true;
+        return respond(head, sent.fields, conn, sent.out, flight, Instant::now());
     }
     let Some(on_client) = on_client else {
         // Only HTTP/1.1 requests are taken for upgrades, and hyper's server
@@ -257,16 +365,25 @@ async fn upgrade(
             "502 bad gateway: this connection cannot be upgraded\n".into(),
         );
     };
-    g.counters.responses.count(resp.status());
-    let on_upstream = hyper::upgrade::on(&mut resp);
-    let (mut head, _empty) = resp.into_parts();
-    headers::response(&mut head.headers, true);
-    tunnel::spawn(on_client, on_upstream, conn, flight);
-    Response::from_parts(head, ResponseBody::empty())
+    g.counters.responses.count(head.status);
+    // Bytes the upstream sent right after its 101 belong to the tunnel.
+    let early = conn.rbuf.split().freeze();
+    tunnel::spawn(on_client, conn.stream, early, flight);
+    response(&head, sent.fields, ResponseBody::empty())
 }
 
-async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
-    g.pool.connect().await.map_err(|e| {
+fn response(head: &ResponseHead, fields: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = fields;
+    resp
+}
+
+async fn connect(g: &Arc<Gen>) -> Result<Box<Conn>, Response<ResponseBody>> {
+    // Boxed: connecting (with its timer) is a large future, and most
+    // requests take a pooled connection instead.
+    Box::pin(g.pool.connect()).await.map_err(|e| {
         g.counters.error(UpstreamError::Connect);
         tracing::warn!(generation = g.number, upstream = %g.pool.upstream(), error = %e, "proxy: cannot connect to the upstream; answered 502");
         bad_gateway(
@@ -279,18 +396,38 @@ async fn connect(g: &Arc<Gen>) -> Result<Conn, Response<ResponseBody>> {
     })
 }
 
+/// The client's response to `head` (which came at `now`): with its body
+/// whole when it came with the head (then the exchange is over now),
+/// streaming otherwise.
 fn respond(
-    resp: Response<Incoming>,
-    conn: Option<Conn>,
+    mut head: ResponseHead,
+    fields: HeaderMap,
+    conn: Box<Conn>,
+    out: Option<Box<Outgoing>>,
     flight: InFlight,
+    now: Instant,
 ) -> Response<ResponseBody> {
-    flight.generation().counters.responses.count(resp.status());
-    let (mut head, body) = resp.into_parts();
-    headers::response(&mut head.headers, false);
-    Response::from_parts(
-        head,
-        ResponseBody::upstream(body, Exchange { flight, conn }),
-    )
+    flight.generation().counters.responses.count(head.status);
+    let keep_alive = head.keep_alive;
+    let decoder = Decoder::new(head.framing);
+    let body = match (head.body.take(), decoder) {
+        (Some(b), _) => {
+            complete(conn, out, keep_alive, flight, now);
+            ResponseBody::full(b)
+        }
+        (None, Decoder::Done) => {
+            complete(conn, out, keep_alive, flight, now);
+            ResponseBody::empty()
+        }
+        (None, _) => ResponseBody::streaming(Streaming {
+            conn,
+            decoder,
+            outgoing: out,
+            keep_alive,
+            flight,
+        }),
+    };
+    response(&head, fields, body)
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ResponseBody> {

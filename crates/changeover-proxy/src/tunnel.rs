@@ -3,27 +3,28 @@
 //! tunnels are cut. The tunnel stays counted in flight to its generation
 //! the whole time, so the supervisor does not stop a child under it.
 
+use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 
-use crate::pool::Conn;
 use crate::routes::InFlight;
+use crate::upstream::Stream;
 
-/// Runs the tunnel between the client's and the upstream's upgraded
-/// connections in a task of its own.
-pub(crate) fn spawn(client: OnUpgrade, upstream: OnUpgrade, conn: Conn, flight: InFlight) {
+/// Runs the tunnel between the client's upgraded connection and the
+/// upstream's socket in a task of its own; `early` is what the upstream
+/// sent right after its 101, which goes to the client first.
+pub(crate) fn spawn(client: OnUpgrade, mut upstream: Stream, early: Bytes, flight: InFlight) {
     tokio::spawn(async move {
         let generation = flight.generation().number;
         let cut = flight.generation().cut.clone();
         let run = async {
-            // hyper hands the upgraded streams over once the 101 is written
-            // to the client and read from the upstream.
-            let (c, u) = tokio::try_join!(client, upstream)?;
-            // The request handle has no more use once the upstream's stream is ours.
-            drop(conn);
-            let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+            // hyper hands the client's upgraded connection over once the 101
+            // is written to it.
+            let mut c = TokioIo::new(client.await.map_err(TunnelError::Upgrade)?);
+            c.write_all(&early).await.map_err(TunnelError::Io)?;
             // EOF on one side is passed on as a half-close to the other.
-            tokio::io::copy_bidirectional(&mut c, &mut u)
+            tokio::io::copy_bidirectional(&mut c, &mut upstream)
                 .await
                 .map_err(TunnelError::Io)
         };
@@ -42,12 +43,6 @@ pub(crate) fn spawn(client: OnUpgrade, upstream: OnUpgrade, conn: Conn, flight: 
 enum TunnelError {
     Upgrade(hyper::Error),
     Io(std::io::Error),
-}
-
-impl From<hyper::Error> for TunnelError {
-    fn from(e: hyper::Error) -> TunnelError {
-        TunnelError::Upgrade(e)
-    }
 }
 
 impl std::fmt::Display for TunnelError {

@@ -4,8 +4,13 @@
 //! The supervisor reaps with `waitpid(-1)`, as a PID 1 or a subreaper must,
 //! so nobody else may wait for its children: they are started with
 //! [`changeover::spawn::spawn_unreaped`], and starting and reaping take one
-//! lock, because when `exec` fails the standard library reaps the failed
-//! child itself and must find it still there.
+//! lock, because when `exec` fails `spawn_unreaped` reaps the failed child
+//! itself and must find it still there.
+//!
+//! Every child and probe is tied to the supervisor
+//! ([`changeover::spawn::DEATH_SIGNAL`]): a supervisor killed by SIGKILL
+//! takes them along instead of leaving them on the port. Only direct
+//! children: what a child forks itself it must tie itself.
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,7 +18,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 
-use changeover::spawn::{ChildSpec, SpawnError, spawn_unreaped};
+use changeover::spawn::{ChildSpec, DEATH_SIGNAL, SpawnError, spawn_unreaped};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -65,6 +70,9 @@ impl Processes for RealProcesses {
             own_process_group: true,
             stdout: None,
             stderr: None,
+            // A SIGKILLed supervisor must not leave its children serving old
+            // code on the port (see DEATH_SIGNAL for why SIGKILL).
+            death_signal: Some(DEATH_SIGNAL),
         };
         let _guard = lock();
         let child = spawn_unreaped(spec)?;
@@ -96,6 +104,7 @@ impl Processes for RealProcesses {
             own_process_group: true,
             stdout: Some(Stdio::null()),
             stderr: Some(Stdio::null()),
+            death_signal: Some(DEATH_SIGNAL),
         };
         let _guard = lock();
         Ok(spawn_unreaped(spec)?.id())

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use changeover::listeners::{self, Inherited, ListenEnv, ListenError, Listener};
@@ -78,7 +78,8 @@ pub fn run(config: Config) -> Result<u8, RunError> {
     //    (or adopted from systemd).
     let sockets = open_listeners(&config.listen)?;
     // 3. The control socket, mode 0600 through the umask: no thread exists yet.
-    let control = control::bind(&config.control).map_err(RunError::Control)?;
+    let control =
+        control::bind(&config.control, config.control_dir.as_deref()).map_err(RunError::Control)?;
     let result = after_control(&config, sockets, control);
     // 13. Clean up after ourselves, whether the child ran or a later step failed.
     if let Err(e) = std::fs::remove_file(&config.control) {
@@ -201,12 +202,7 @@ fn open_listeners(specs: &[ListenSpec]) -> Result<Vec<(String, OwnedFd)>, RunErr
     let mut inherited = Inherited::adopt(&env).map_err(RunError::Listen)?;
     let mut out: Vec<(String, OwnedFd)> = Vec::new();
     let mut keep = |name: &str, l: Listener| -> Result<(), RunError> {
-        let fd = l.as_fd().try_clone_to_owned().map_err(|source| {
-            RunError::Listen(ListenError::Bind {
-                addr: l.local_addr().clone(),
-                source,
-            })
-        })?;
+        let fd = l.copy_fd().map_err(RunError::Listen)?;
         out.push((name.to_owned(), fd));
         Ok(())
     };
@@ -265,6 +261,16 @@ async fn receive_notifications(receiver: NotifyReceiver, events: mpsc::Unbounded
     loop {
         match receiver.recv().await {
             Ok(report) => {
+                // A READY=1 can come from a child that died right after sending it (or while
+                // the supervisor was stopped): its exit, if it has happened, is known first,
+                // so that the reload rolls back instead of handing over to nobody.
+                if report.as_ref().is_ok_and(|r| r.is_ready()) {
+                    for (pid, status) in reap_all() {
+                        if events.send(Event::Exited { pid, status }).is_err() {
+                            return;
+                        }
+                    }
+                }
                 if events.send(Event::Notify(report)).is_err() {
                     return;
                 }

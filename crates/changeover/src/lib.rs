@@ -103,6 +103,7 @@ mod duration;
 mod handover;
 mod lifecycle;
 pub mod listeners;
+pub mod log_limit;
 pub mod notify;
 mod pidfile;
 pub mod process;

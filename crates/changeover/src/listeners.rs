@@ -50,6 +50,19 @@ impl Listener {
         self.inherited
     }
 
+    /// A second fd for the same socket (close-on-exec), kept to pass the
+    /// socket on to a successor or a child.
+    pub fn copy_fd(&self) -> Result<OwnedFd, ListenError> {
+        self.socket
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| ListenError::Copy {
+                name: self.name.clone(),
+                addr: self.local.clone(),
+                source,
+            })
+    }
+
     /// Splits into a tokio listener, for serving.
     pub fn into_tokio(self) -> io::Result<TokioListener> {
         self.socket.set_nonblocking(true)?;
@@ -98,6 +111,23 @@ pub enum ListenError {
         /// The error from the kernel.
         source: io::Error,
     },
+    /// The socket is bound, but a copy of its fd (kept to pass it on)
+    /// could not be made: `dup` failed, out of file descriptors.
+    Copy {
+        /// The listener's name.
+        name: String,
+        /// The address it listens on.
+        addr: ListenAddr,
+        /// The error from the kernel.
+        source: io::Error,
+    },
+}
+
+/// The fix for an fd table that is full, or `None` for another error.
+fn out_of_fds(e: &io::Error) -> Option<&'static str> {
+    matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)).then_some(
+        "the process is out of file descriptors: raise its limit (ulimit -n; LimitNOFILE= under systemd) or close what leaks them",
+    )
 }
 
 impl fmt::Display for ListenError {
@@ -115,8 +145,14 @@ impl fmt::Display for ListenError {
                 f,
                 "fd {fd} passed by LISTEN_FDS {problem}; the process that started this one must pass listening stream sockets from fd 3 on, or unset the LISTEN_* variables"
             ),
+            ListenError::Copy { name, addr, source } => write!(
+                f,
+                "listening on {addr}, but cannot keep a copy of socket {name:?} to pass on: {source}; {}",
+                out_of_fds(source).unwrap_or("check the limits on open files (ulimit -n)")
+            ),
             ListenError::Bind { addr, source } => {
                 let fix = match source.kind() {
+                    _ if out_of_fds(source).is_some() => out_of_fds(source).unwrap_or_default(),
                     io::ErrorKind::AddrInUse => {
                         "another process is listening there: stop it or choose another address"
                     }
@@ -137,7 +173,7 @@ impl fmt::Display for ListenError {
 impl std::error::Error for ListenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ListenError::Bind { source, .. } => Some(source),
+            ListenError::Bind { source, .. } | ListenError::Copy { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -426,6 +462,36 @@ mod tests {
             let msg = e.parse(10).unwrap_err().to_string();
             assert!(msg.starts_with(var), "{msg}");
         }
+    }
+
+    /// Regression (issue 9, item 5): out of fds, a failed `dup` and a
+    /// failed `socket` were both "cannot listen on ADDR …; check the address".
+    #[test]
+    fn running_out_of_fds_is_named_as_such() {
+        let emfile = || io::Error::from_raw_os_error(nix::libc::EMFILE);
+        let addr: ListenAddr = "127.0.0.1:8080".parse().unwrap();
+        let copy = ListenError::Copy {
+            name: "http".into(),
+            addr: addr.clone(),
+            source: emfile(),
+        }
+        .to_string();
+        assert!(
+            copy.starts_with(
+                "listening on 127.0.0.1:8080, but cannot keep a copy of socket \"http\""
+            ) && copy.contains("out of file descriptors")
+                && copy.contains("ulimit -n"),
+            "{copy}"
+        );
+        let bind = ListenError::Bind {
+            addr,
+            source: emfile(),
+        }
+        .to_string();
+        assert!(
+            bind.contains("out of file descriptors") && !bind.contains("check the address"),
+            "{bind}"
+        );
     }
 
     #[test]

@@ -36,9 +36,11 @@ pub enum NotifyAddr {
     Abstract(Vec<u8>),
 }
 
-/// A `NOTIFY_SOCKET` value that is not a socket address.
+/// A `NOTIFY_SOCKET` value (or the value of another variable holding a
+/// notify address) that is not a socket address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyAddrError {
+    var: &'static str,
     value: String,
 }
 
@@ -46,8 +48,8 @@ impl fmt::Display for NotifyAddrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "NOTIFY_SOCKET={:?} is not a socket address: it must be an absolute path or an abstract name starting with @; unset it or fix the process that started this one",
-            self.value
+            "{}={:?} is not a socket address: it must be an absolute path or an abstract name starting with @; unset it or fix the process that started this one",
+            self.var, self.value
         )
     }
 }
@@ -57,11 +59,18 @@ impl std::error::Error for NotifyAddrError {}
 impl NotifyAddr {
     /// Reads a `NOTIFY_SOCKET` value.
     pub fn parse(value: &OsStr) -> Result<NotifyAddr, NotifyAddrError> {
+        NotifyAddr::parse_var("NOTIFY_SOCKET", value)
+    }
+
+    /// Reads a notify address from the variable `var` (named in the error:
+    /// `CHANGEOVER_NOTIFY_UPSTREAM` is not `NOTIFY_SOCKET`).
+    pub fn parse_var(var: &'static str, value: &OsStr) -> Result<NotifyAddr, NotifyAddrError> {
         let bytes = value.as_bytes();
         match bytes.first() {
             Some(b'/') => Ok(NotifyAddr::Path(PathBuf::from(value))),
             Some(b'@') if bytes.len() > 1 => Ok(NotifyAddr::Abstract(bytes[1..].to_vec())),
             _ => Err(NotifyAddrError {
+                var,
                 value: value.to_string_lossy().into_owned(),
             }),
         }
@@ -102,6 +111,9 @@ pub fn monotonic_usec() -> io::Result<u64> {
     Ok(ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000)
 }
 
+/// The longest [`Notifier::send`] waits for room in a full receiver's queue.
+pub const SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Sends state reports to one notification socket.
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -121,16 +133,20 @@ impl Notifier {
 
     /// Sends one report, such as `"READY=1"` or `"STOPPING=1\nSTATUS=draining"`.
     ///
-    /// It never blocks: when the receiver's queue is full the datagram is
-    /// not sent and `WouldBlock` is returned. A plain synchronous call, so it
-    /// can be made from anywhere, including drop paths.
+    /// When the receiver's queue is full it waits for room, but never longer
+    /// than [`SEND_WAIT`]; then the datagram is not sent and `WouldBlock` (or
+    /// `TimedOut`) is returned. A plain synchronous call, so it can be made
+    /// from anywhere, including drop paths.
     pub fn send(&self, message: &str) -> io::Result<()> {
         let sock = StdUnixDatagram::unbound()?;
-        // Never block: a receiver that stopped reading (its queue holds only
-        // a handful of datagrams) must not stall the sender; a full queue is
-        // an error the caller logs.
-        sock.set_nonblocking(true)?;
         let addr = self.addr.socket_addr()?;
+        // The queue of a Unix datagram socket holds ten datagrams
+        // (net.unix.max_dgram_qlen): anyone flooding it would make a
+        // non-blocking READY=1 fail, and the reload with it. A blocking send
+        // waits in the kernel's queue of senders, woken in turn as room
+        // appears; the bound keeps a receiver that stopped reading from
+        // stalling the sender for good.
+        sock.set_write_timeout(Some(SEND_WAIT))?;
         sock.send_to_addr(message.as_bytes(), &addr)?;
         Ok(())
     }
@@ -328,20 +344,26 @@ mod tests {
         assert_eq!(a.to_env_value(), "@abc");
         for bad in ["", "@", "relative/path"] {
             let e = NotifyAddr::parse(OsStr::new(bad)).unwrap_err().to_string();
-            assert!(e.contains("NOTIFY_SOCKET"), "{e}");
+            assert!(e.starts_with("NOTIFY_SOCKET="), "{e}");
+            // Regression (issue 9, item 5): the upstream variable was reported as NOTIFY_SOCKET.
+            let e = NotifyAddr::parse_var("CHANGEOVER_NOTIFY_UPSTREAM", OsStr::new(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("CHANGEOVER_NOTIFY_UPSTREAM="), "{e}");
         }
     }
 
     /// Regression: `changeover run` hung on its sixth reload under the demo,
     /// whose notify socket nobody read any more: a full datagram queue
-    /// blocked the sender. Sending must fail instead of blocking.
+    /// blocked the sender. Sending must give up (after at most `SEND_WAIT`)
+    /// instead of blocking.
     #[tokio::test]
     async fn a_receiver_that_stopped_reading_never_blocks_the_sender() {
         let rx = NotifyReceiver::bind_unique("full").unwrap();
         let notifier = Notifier::new(rx.addr().clone());
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let results: Vec<_> = (0..100).map(|_| notifier.send("READY=1")).collect();
+            let results: Vec<_> = (0..20).map(|_| notifier.send("READY=1")).collect();
             done_tx.send(results).unwrap();
         });
         let results = done_rx
@@ -355,9 +377,66 @@ mod tests {
                 .flatten()
                 .count()
                 .checked_add(refused)
-                .is_some_and(|n| n == 100)
+                .is_some_and(|n| n == 20)
         );
         drop(rx);
+    }
+
+    /// Regression (issue 9, fault table): a flood of datagrams from anyone
+    /// keeps the ten-datagram queue full, and a READY=1 that gave up at once
+    /// was lost (a reload then timed out). Sent into a full queue that a
+    /// flood keeps full, it gets through once the receiver reads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_report_gets_through_a_flooded_queue() {
+        use std::sync::mpsc::channel;
+        let rx = NotifyReceiver::bind_unique("flood").unwrap();
+        let addr = rx.addr().socket_addr().unwrap();
+        let (full_tx, full_rx) = channel();
+        let flooder = std::thread::spawn(move || {
+            let sock = StdUnixDatagram::unbound().unwrap();
+            // Fill the queue, then keep it full: a blocking send for each slot that frees.
+            sock.set_nonblocking(true).unwrap();
+            while sock.send_to_addr(b"garbage", &addr).is_ok() {}
+            full_tx.send(()).unwrap();
+            sock.set_nonblocking(false).unwrap();
+            sock.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            for _ in 0..5_000 {
+                if sock.send_to_addr(b"garbage", &addr).is_err() {
+                    break;
+                }
+            }
+        });
+        full_rx.recv().unwrap();
+        let notifier = Notifier::new(rx.addr().clone());
+        let (sent_tx, sent_rx) = channel();
+        std::thread::spawn(move || sent_tx.send(notifier.send("READY=1")).unwrap());
+        let mut seen = 0;
+        let got_ready = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                seen += 1;
+                if let Ok(Ok(r)) = rx.recv().await {
+                    if r.is_ready() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        let sent = sent_rx.recv().unwrap();
+        assert!(
+            sent.is_ok(),
+            "READY=1 was not sent into the flood: {sent:?}"
+        );
+        assert!(
+            got_ready.is_ok(),
+            "READY=1 never arrived ({seen} datagrams read)"
+        );
+        // Let the flooder finish: read until it stops sending.
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await
+        {}
+        flooder.join().unwrap();
     }
 
     #[tokio::test]

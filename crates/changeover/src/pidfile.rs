@@ -42,10 +42,17 @@ impl PidFile {
         tmp_name.push(file_name);
         tmp_name.push(format!(".{pid}.tmp"));
         let tmp = dir.join(tmp_name);
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(format!("{pid}\n").as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        let written = write_new(&tmp, pid).and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            // Whatever failed, leave no temporary behind; NotFound means it was
+            // never created (or already renamed), which is fine.
+            if let Err(e) = std::fs::remove_file(&tmp) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::debug!(path = %tmp.display(), error = %e, "could not remove a temporary pid file");
+                }
+            }
+        }
+        written
     }
 
     /// The pid it names, if it exists and holds one.
@@ -64,6 +71,31 @@ impl PidFile {
         }
         Ok(())
     }
+}
+
+/// Creates `path` anew and writes `pid` into it. `create_new` (`O_EXCL`)
+/// never follows a symlink and never opens a file someone else planted: in a
+/// shared directory such as `/tmp`, a link at the temporary's name must not
+/// make us truncate the file it points to. A leftover of our own (a crash
+/// between create and rename) is removed once and the create retried.
+fn write_new(path: &Path, pid: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)
+    };
+    let mut f = match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            open()?
+        }
+        other => other?,
+    };
+    f.write_all(format!("{pid}\n").as_bytes())?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -87,5 +119,36 @@ mod tests {
             0,
             "no temporary left"
         );
+    }
+
+    /// Regression (found reading the code): a write that failed after the
+    /// temporary was created left `.NAME.PID.tmp` behind.
+    #[test]
+    fn a_failed_write_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory where the pid file should be: rename fails.
+        let target = dir.path().join("app.pid");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("keep"), "x").unwrap();
+        assert!(PidFile::new(&target).write(7).is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["app.pid"], "only the directory, no temporary");
+    }
+
+    /// A symlink planted at the temporary's name (another user, in `/tmp`)
+    /// must not make the write truncate the file it points to.
+    #[test]
+    fn a_planted_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".app.pid.9.tmp")).unwrap();
+        let pf = PidFile::new(dir.path().join("app.pid"));
+        pf.write(9).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(pf.read().unwrap(), Some(9));
     }
 }

@@ -8,7 +8,15 @@
 //! entry; the child only moves fds (`dup2`, which also clears close-on-exec
 //! on exactly those fds), writes its pid's digits into the reserved room, and
 //! calls `execve`. Everything else the parent has open is close-on-exec, so
-//! nothing else leaks into the child.
+//! nothing else leaks into the child. A failed `execve` is reported through
+//! a pipe of our own placed above every target fd (see `child`), so it is
+//! never lost, whatever fds the parent has free.
+//!
+//! A child can be tied to its parent ([`ChildSpec::death_signal`]): it gets
+//! that signal when the parent dies, even by SIGKILL, so it cannot outlive
+//! it holding the listening sockets. Such children are forked from one
+//! thread that lives as long as the process (see `forker`), because the
+//! kernel sends the signal when the forking *thread* ends.
 //!
 //! [`spawn`] returns a tokio child, reaped by tokio; [`spawn_unreaped`]
 //! returns a plain one for a parent that reaps every child itself (a PID 1),
@@ -23,6 +31,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use nix::libc;
+use nix::sys::signal::Signal;
+
+mod child;
+mod forker;
+
+use child::{Exec, PID_ROOM, Stage};
 
 /// The first fd a socket is passed at (`SD_LISTEN_FDS_START`).
 pub const LISTEN_FDS_START: RawFd = 3;
@@ -36,6 +50,21 @@ pub const PROTOCOL_VARS: &[&str] = &[
     "LISTEN_FDNAMES",
     "NOTIFY_SOCKET",
 ];
+
+/// The death signal changeover gives the children that must not outlive
+/// it (the supervisor's generations and probes, a library server's
+/// successor until it is ready): SIGKILL.
+///
+/// Not the stop signal, although that would let the child drain: a parent
+/// that dies uncleanly leaves nobody to enforce the drain deadline, so a
+/// child that ignores or mishandles the stop signal (a shell, a server
+/// stuck in its shutdown) would live on as the very orphan this prevents;
+/// and a child that drains keeps the listening port bound for the whole
+/// drain, while whatever restarts the parent (a container runtime, systemd)
+/// needs the port now. SIGKILL is certain and frees the port at once; the
+/// requests in flight in the child are lost either way once their parent
+/// crashed.
+pub const DEATH_SIGNAL: Signal = Signal::SIGKILL;
 
 /// What to start, and which sockets and notify socket to give it.
 #[derive(Debug)]
@@ -58,6 +87,14 @@ pub struct ChildSpec<'a> {
     pub stdout: Option<std::process::Stdio>,
     /// Where the child's standard error goes; `None` keeps the parent's.
     pub stderr: Option<std::process::Stdio>,
+    /// The signal the child gets when this process dies (`PR_SET_PDEATHSIG`),
+    /// so that it cannot outlive it; `None` lets it outlive its parent.
+    ///
+    /// The signal is set before `exec` and survives it; a child whose parent
+    /// died before the signal was set sends it to itself. A child that must
+    /// outlive its parent after all (a successor that took over) clears it
+    /// itself, as [`crate::Lifecycle::ready`] does.
+    pub death_signal: Option<Signal>,
 }
 
 /// Why a child could not be started.
@@ -79,11 +116,19 @@ impl std::fmt::Display for SpawnError {
                 "command {:?} not found: check the path, or that it is installed and in PATH",
                 p
             ),
-            SpawnError::NotExecutable(p, e) => write!(
-                f,
-                "command {} cannot be executed ({e}): check its permissions (chmod +x) and format",
-                p.display()
-            ),
+            SpawnError::NotExecutable(p, e) => {
+                let fix = match e.raw_os_error() {
+                    Some(libc::ENOEXEC) => {
+                        "check its format: a program built for this machine, or a script whose first line is #!INTERPRETER"
+                    }
+                    // The file exists (it was resolved), so what is missing is its interpreter.
+                    Some(libc::ENOENT) => {
+                        "the interpreter it names is missing: check its #! line (or ELF loader), or install its interpreter"
+                    }
+                    _ => "check its permissions (chmod +x) and format",
+                };
+                write!(f, "command {} cannot be executed ({e}): {fix}", p.display())
+            }
             SpawnError::Other(p, e) => write!(f, "could not start {:?}: {e}", p),
         }
     }
@@ -146,28 +191,6 @@ fn check_executable(p: &Path) -> Result<(), SpawnError> {
     }
 }
 
-/// Room for the decimal digits of any pid, plus the terminating NUL.
-const PID_ROOM: usize = 24;
-
-/// Everything `execve` needs, prepared before the fork. The pointer arrays
-/// point into the owned buffers, which never move once built.
-struct Exec {
-    _strings: Vec<CString>,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-    path: CString,
-    listen_pid: Option<Box<[u8]>>,
-    /// (source, target) fd pairs; sources are close-on-exec copies above every target.
-    moves: Vec<(RawFd, RawFd)>,
-}
-
-// SAFETY: the raw pointers point into buffers owned by the same struct; it is
-// only read (and the pid room written) in the forked child, which has its own
-// copy of the memory.
-unsafe impl Send for Exec {}
-// SAFETY: as above; the parent never reads through the pointers.
-unsafe impl Sync for Exec {}
-
 fn cstring(s: &OsStr, what: &str) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| {
         io::Error::new(
@@ -177,16 +200,20 @@ fn cstring(s: &OsStr, what: &str) -> io::Result<CString> {
     })
 }
 
-/// A child ready to be started: the command with its `pre_exec` hook, and
-/// the listener copies that must stay open until the fork has happened.
+/// A child ready to be started: the command with its `pre_exec` hook, the
+/// listener copies and the failure pipe's write end, which must stay open
+/// until the fork has happened, and the pipe's read end.
 struct Prepared {
     command: std::process::Command,
     copies: Vec<OwnedFd>,
+    report_write: OwnedFd,
+    report_read: OwnedFd,
     program: OsString,
     path: PathBuf,
+    tied: bool,
 }
 
-/// Classifies an error from `Command::spawn` the way a shell would.
+/// Classifies an error from `Command::spawn` (the fork itself) the way a shell would.
 fn spawn_error(program: &OsStr, path: &Path, e: io::Error) -> SpawnError {
     match e.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
@@ -195,21 +222,101 @@ fn spawn_error(program: &OsStr, path: &Path, e: io::Error) -> SpawnError {
     }
 }
 
+/// Classifies a failure the child reported, the way a shell would: 127
+/// when the program is not there, 126 when it is but cannot be executed.
+fn child_error(program: &OsStr, path: &Path, stage: Stage, e: io::Error) -> SpawnError {
+    let other = |what: &str| {
+        SpawnError::Other(program.to_owned(), io::Error::other(format!("{what}: {e}")))
+    };
+    match stage {
+        Stage::DeathSignal => {
+            other("cannot tie the child to its parent (PR_SET_PDEATHSIG needs Linux 2.1.57)")
+        }
+        Stage::Move => other("cannot pass the listening sockets"),
+        Stage::Exec => match e.raw_os_error() {
+            // The file was there when it was resolved; if it still is, what
+            // is missing is its interpreter (a `#!` line or the ELF loader).
+            Some(libc::ENOENT) if path.exists() => SpawnError::NotExecutable(path.to_owned(), e),
+            Some(libc::ENOENT) => SpawnError::NotFound(program.to_owned()),
+            Some(
+                libc::ENOEXEC
+                | libc::EACCES
+                | libc::EPERM
+                | libc::EISDIR
+                | libc::ENOTDIR
+                | libc::ETXTBSY
+                | libc::ELOOP
+                | libc::ELIBBAD
+                | libc::ENAMETOOLONG,
+            ) => SpawnError::NotExecutable(path.to_owned(), e),
+            _ => SpawnError::Other(program.to_owned(), e),
+        },
+    }
+}
+
+impl Prepared {
+    /// Forks (through `fork`), then waits for the child to either execute
+    /// (the failure pipe closes) or report why it could not. On a failure
+    /// the child, which has exited, is handed to `reap`.
+    fn start<C>(
+        self,
+        fork: impl FnOnce(std::process::Command) -> io::Result<C>,
+        reap: impl FnOnce(C),
+    ) -> Result<C, SpawnError> {
+        let Prepared {
+            command,
+            copies,
+            report_write,
+            report_read,
+            program,
+            path,
+            tied: _,
+        } = self;
+        let child = fork(command);
+        // The fork duplicated these into the child; the parent's copies go,
+        // so that the pipe reads end-of-file once the child has executed.
+        drop(copies);
+        drop(report_write);
+        let child = child.map_err(|e| spawn_error(&program, &path, e))?;
+        match child::read_failure(&report_read) {
+            Ok(None) => Ok(child),
+            Ok(Some((stage, e))) => {
+                reap(child);
+                Err(child_error(&program, &path, stage, e))
+            }
+            Err(e) => Err(SpawnError::Other(
+                program,
+                io::Error::other(format!("cannot learn whether the child started: {e}")),
+            )),
+        }
+    }
+}
+
 /// Starts the child described by `spec`.
 ///
 /// Must be called inside a tokio runtime; the returned child is reaped by
 /// tokio when waited on.
 pub fn spawn(spec: ChildSpec<'_>) -> Result<tokio::process::Child, SpawnError> {
-    let Prepared {
-        command,
-        copies,
-        program,
-        path,
-    } = prepare(spec)?;
-    let child = tokio::process::Command::from(command).spawn();
-    // The fork duplicated the copies into the child; these can go.
-    drop(copies);
-    child.map_err(|e| spawn_error(&program, &path, e))
+    let prepared = prepare(spec)?;
+    let fork = |prepared: Prepared| {
+        prepared.start(
+            |c| tokio::process::Command::from(c).spawn(),
+            // A dropped tokio child that has exited is reaped by tokio's orphan queue.
+            drop,
+        )
+    };
+    if !prepared.tied {
+        return fork(prepared);
+    }
+    let program = prepared.program.clone();
+    let runtime = tokio::runtime::Handle::current();
+    forker::run(move || {
+        // The child registers with this runtime's process driver, as if
+        // started on one of its threads.
+        let _entered = runtime.enter();
+        fork(prepared)
+    })
+    .map_err(|e| SpawnError::Other(program, e))?
 }
 
 /// Starts the child described by `spec` and returns it as a plain
@@ -218,19 +325,37 @@ pub fn spawn(spec: ChildSpec<'_>) -> Result<tokio::process::Child, SpawnError> {
 /// For a caller that reaps every child itself with `waitpid(-1)` — a PID 1
 /// or a subreaper, which must also collect orphans — where tokio's reaper
 /// would race it for the exit statuses. Such a caller must not reap while
-/// this function runs: when `exec` fails, the standard library waits for the
-/// failed child itself, and finding it already reaped is a panic there.
-/// Needs no runtime.
+/// this function runs: when `exec` fails, this function waits for the
+/// failed child itself. Needs no runtime.
 pub fn spawn_unreaped(spec: ChildSpec<'_>) -> Result<std::process::Child, SpawnError> {
-    let Prepared {
-        mut command,
-        copies,
-        program,
-        path,
-    } = prepare(spec)?;
-    let child = command.spawn();
-    drop(copies);
-    child.map_err(|e| spawn_error(&program, &path, e))
+    let prepared = prepare(spec)?;
+    let fork = |prepared: Prepared| {
+        prepared.start(
+            |mut c| c.spawn(),
+            |mut child| {
+                // It has exited (it reported and called _exit): this returns at once.
+                if let Err(e) = child.wait() {
+                    tracing::warn!(pid = child.id(), error = %e, "cannot reap a child whose exec failed");
+                }
+            },
+        )
+    };
+    if !prepared.tied {
+        return fork(prepared);
+    }
+    let program = prepared.program.clone();
+    forker::run(move || fork(prepared)).map_err(|e| SpawnError::Other(program, e))?
+}
+
+/// Clears this process's own death signal (see [`ChildSpec::death_signal`]):
+/// for a successor that has just become ready, and so must outlive the
+/// parent that started it. Harmless when none was set.
+pub(crate) fn outlive_parent() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Resolves the program and builds everything `execve` needs (see the
@@ -259,6 +384,8 @@ fn prepare(spec: ChildSpec<'_>) -> Result<Prepared, SpawnError> {
         // SAFETY: `raw` is a fresh fd that nothing else owns.
         copies.push(unsafe { OwnedFd::from_raw_fd(raw) });
     }
+    // Above every target too, for the same reason.
+    let (report_read, report_write) = child::failure_pipe(LISTEN_FDS_START + n).map_err(other)?;
 
     let mut strings = Vec::new();
     let path_c = cstring(path.as_os_str(), "program").map_err(other)?;
@@ -314,6 +441,9 @@ fn prepare(spec: ChildSpec<'_>) -> Result<Prepared, SpawnError> {
         path: path_c,
         listen_pid,
         moves,
+        report: report_write.as_raw_fd(),
+        death_signal: spec.death_signal.map_or(0, |s| s as libc::c_int),
+        parent: nix::unistd::getpid().as_raw(),
     };
 
     let mut command = std::process::Command::new(&path);
@@ -327,79 +457,22 @@ fn prepare(spec: ChildSpec<'_>) -> Result<Prepared, SpawnError> {
         command.stderr(stderr);
     }
     // SAFETY: the closure runs in the forked child and only makes
-    // async-signal-safe calls (dup2, getpid, execve) and writes into memory
-    // prepared before the fork; it allocates nothing.
+    // async-signal-safe calls (prctl, getppid, dup2, close_range, getpid,
+    // execve, write, _exit) and writes into memory prepared before the
+    // fork; it allocates nothing, and it never returns to the standard
+    // library (see `child`).
     unsafe {
-        command.pre_exec(move || exec_in_child(&mut exec));
+        command.pre_exec(move || child::exec_in_child(&mut exec));
     }
     Ok(Prepared {
         command,
         copies,
+        report_write,
+        report_read,
         program: spec.program,
         path,
+        tied: spec.death_signal.is_some(),
     })
-}
-
-/// Runs in the forked child: moves the listeners into place, fills in
-/// `LISTEN_PID`, and replaces the process image. Returns only on failure.
-fn exec_in_child(exec: &mut Exec) -> io::Result<()> {
-    for &(from, to) in &exec.moves {
-        // SAFETY: both are plain fd numbers; dup2 clears close-on-exec on `to`.
-        if unsafe { libc::dup2(from, to) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    // Everything above the passed sockets is marked close-on-exec: a parent
-    // may itself hold fds without the flag (a job server pipe, a shell's
-    // descriptors), and none of them is the child's business. (Marked, not
-    // closed: the pipe that reports a failed exec back must stay open.)
-    let first_unpassed = LISTEN_FDS_START + exec.moves.len() as RawFd;
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range only changes fd flags; no memory is touched.
-    let marked = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first_unpassed as libc::c_uint,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if marked < 0 {
-        // Kernels before 5.11: one by one, up to the fd limit.
-        // SAFETY: sysconf and fcntl are async-signal-safe and touch no memory.
-        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(1024, 1 << 20) as RawFd;
-        for fd in first_unpassed..max {
-            // SAFETY: as above; EBADF for fds that are not open is expected.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-    }
-    if let Some(room) = exec.listen_pid.as_mut() {
-        // SAFETY: getpid cannot fail.
-        let pid = unsafe { libc::getpid() } as u64;
-        write_decimal(&mut room["LISTEN_PID=".len()..], pid);
-    }
-    // SAFETY: path, argv and envp are NUL-terminated strings and
-    // NULL-terminated arrays prepared before the fork.
-    unsafe { libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
-    Err(io::Error::last_os_error())
-}
-
-/// Writes `n` in decimal followed by NUL into `room`, without allocating.
-fn write_decimal(room: &mut [u8], mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        room[i] = digits[len - 1 - i];
-    }
-    room[len] = 0;
 }
 
 #[cfg(test)]

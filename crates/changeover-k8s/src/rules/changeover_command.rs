@@ -9,11 +9,15 @@ pub(crate) const RULE: Rule = Rule {
     id: "changeover-command",
     severity: Severity::Error,
     summary: "A `changeover run` or `changeover prestop` command line fails as soon as it runs: the CLI refuses its flags, or `changeover prestop` has no `changeover run` to talk to.",
-    rationale: "The lint reads changeover's command lines with the CLI's own flag definitions and \
-        duration parser, so it knows what the CLI does with them. A `changeover run` whose flags \
-        the CLI refuses (an unknown flag, `--stop-delay 7` without a unit, a signal name that is \
-        none) exits with status 2 before starting the server: the container never becomes \
-        ready and crash-loops. A `changeover prestop` hook with a flag it does not have exits 2 \
+    rationale: "The lint reads changeover's command lines with the CLI's own flag definitions, \
+        and checks `changeover run`'s flags with the very function the supervisor checks its own \
+        with, so it knows what the CLI does with them. A `changeover run` whose flags the CLI \
+        refuses (an unknown flag, `--stop-delay 7` without a unit, a signal name that is none, \
+        `--listen 0.0.0.0:99999`, two sockets of one name, a `--ready` in none of its forms or \
+        not shorter than `--ready-timeout`, `--max-draining 0`, nothing after `--`) exits with \
+        status 2 before starting the server: the container never becomes ready and crash-loops. \
+        A value the kubelet or a shell fills in (`$(PORT)`, `$DELAY`) is not checked, and a host \
+        name is not resolved: the manifest does not show what they become in the pod. A `changeover prestop` hook with a flag it does not have exits 2 \
         at once, and one with no `changeover run` in the pod listening on its control socket \
         exits 1 at once: either way the kubelet sends SIGTERM immediately and the stop delay the \
         hook was meant to give is gone. The message quoted is the CLI's own.",
@@ -39,13 +43,9 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    FindingDraft {
-                        line: refusal.line,
-                        container: Some(c.name.clone()),
-                        message,
-                        arithmetic: vec![refusal.message.clone()],
-                        fix: None,
-                    },
+                    FindingDraft::at(refusal.line, message)
+                        .container(c)
+                        .arithmetic(vec![refusal.message.clone()]),
                 );
             }
         }

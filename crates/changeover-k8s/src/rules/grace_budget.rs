@@ -1,10 +1,9 @@
 //! `grace-budget`: the stop sequence must fit in the grace period.
 
-use super::{Emitter, FindingDraft, Rule};
+use super::{Emitter, FindingDraft, Rule, prestop_exceeds_grace};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
-use crate::model::PodTemplate;
 
 /// Time the kubelet and the runtime need between the end of the drain and SIGKILL.
 pub(crate) const MARGIN_MS: u64 = 2_000;
@@ -24,17 +23,6 @@ pub(crate) const RULE: Rule = Rule {
     check,
 };
 
-/// `30s (terminationGracePeriodSeconds: 30)` or `30s (terminationGracePeriodSeconds unset: default 30)`.
-pub(crate) fn grace_term(pod: &PodTemplate) -> String {
-    match pod.grace_period {
-        Some(g) => format!("{}s (terminationGracePeriodSeconds: {})", g.value, g.value),
-        None => format!(
-            "{}s (terminationGracePeriodSeconds unset, the default)",
-            pod.grace_seconds()
-        ),
-    }
-}
-
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
@@ -48,11 +36,8 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             }
             // A stop delay as long as the grace period is prestop-exceeds-grace's finding: one
             // problem, one finding.
-            let exceeds = super::prestop_exceeds_grace::RULE.id;
-            if t.stop_delay_ms() >= grace_ms
-                && t.stop_delay_ms() > 0
-                && cx.config.enabled(exceeds)
-                && !w.meta.ignores(exceeds)
+            if prestop_exceeds_grace::fires(t, pod)
+                && em.reports(&prestop_exceeds_grace::RULE, &w.meta)
             {
                 continue;
             }
@@ -63,7 +48,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if total <= grace_ms {
                 continue;
             }
-            let mut terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
+            let mut terms = t.stop_delay_terms();
             if t.stop_delay.is_empty() {
                 terms.push("0s (no stop delay)".to_string());
             }
@@ -74,26 +59,26 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             terms.push(format!("{} (margin)", format_ms(MARGIN_MS)));
             let at_least = if t.exact() { "" } else { "at least " };
             let needed_s = total.div_ceil(1000);
+            let message = format!(
+                "stop delay + drain deadline + margin = {at_least}{}, more than the {}s grace period: SIGKILL cuts the drain short",
+                format_ms(total),
+                pod.grace_seconds()
+            );
+            let sum = format!(
+                "{} = {at_least}{} > {}",
+                terms.join(" + "),
+                format_ms(total),
+                pod.describe_grace()
+            );
+            let fix = format!(
+                "Set terminationGracePeriodSeconds to at least {needed_s}, or shorten the stop delay or the drain deadline."
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: c.line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "stop delay + drain deadline + margin = {at_least}{}, more than the {}s grace period: SIGKILL cuts the drain short",
-                        format_ms(total),
-                        pod.grace_seconds()
-                    ),
-                    arithmetic: vec![format!(
-                        "{} = {at_least}{} > {}",
-                        terms.join(" + "),
-                        format_ms(total),
-                        grace_term(pod)
-                    )],
-                    fix: Some(format!(
-                        "Set terminationGracePeriodSeconds to at least {needed_s}, or shorten the stop delay or the drain deadline."
-                    )),
-                },
+                FindingDraft::at(c.line, message)
+                    .container(c)
+                    .arithmetic(vec![sum])
+                    .fix(fix),
             );
         }
     }
@@ -138,13 +123,13 @@ mod tests {
     fn exactly_full_is_fine_one_more_is_not() {
         let fits = pod(
             "  terminationGracePeriodSeconds: 12\n",
-            "[changeover, run, --stop-delay=5s, --drain-timeout=5s]",
+            "[changeover, run, --stop-delay=5s, --drain-timeout=5s, --, app]",
             "",
         );
         assert!(findings("grace-budget", &fits).is_empty());
         let over = pod(
             "  terminationGracePeriodSeconds: 11\n",
-            "[changeover, run, --stop-delay=5s, --drain-timeout=5s]",
+            "[changeover, run, --stop-delay=5s, --drain-timeout=5s, --, app]",
             "",
         );
         assert_eq!(findings("grace-budget", &over).len(), 1);

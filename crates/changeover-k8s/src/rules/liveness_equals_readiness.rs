@@ -111,20 +111,18 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if a != b {
                 continue;
             }
+            let message = "livenessProbe and readinessProbe run the same check: a busy or draining server gets restarted instead of taken out of rotation";
+            let both = format!(
+                "both probes: {} (lines {} and {})",
+                describe(live),
+                live.line(),
+                ready.line()
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: live.line(),
-                    container: Some(c.name.clone()),
-                    message: "livenessProbe and readinessProbe run the same check: a busy or draining server gets restarted instead of taken out of rotation".to_string(),
-                    arithmetic: vec![format!(
-                        "both probes: {} (lines {} and {})",
-                        describe(live),
-                        live.line(),
-                        ready.line()
-                    )],
-                    fix: None,
-                },
+                FindingDraft::at(live.line(), message)
+                    .container(c)
+                    .arithmetic(vec![both]),
             );
         }
     }

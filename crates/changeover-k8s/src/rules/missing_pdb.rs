@@ -36,18 +36,17 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         } else {
             w.meta.line
         };
+        let message = format!(
+            "runs {} but no PodDisruptionBudget selects its pods: a node drain may evict all of them at once",
+            replicas(count)
+        );
+        let count = format!(
+            "{} ({source}) ≥ 2, budgets selecting its pods: 0",
+            replicas(count)
+        );
         em.emit(
             &w.meta,
-            FindingDraft {
-                line,
-                container: None,
-                message: format!(
-                    "runs {} but no PodDisruptionBudget selects its pods: a node drain may evict all of them at once",
-                    replicas(count)
-                ),
-                arithmetic: vec![format!("{} ({source}) ≥ 2, budgets selecting its pods: 0", replicas(count))],
-                fix: None,
-            },
+            FindingDraft::at(line, message).arithmetic(vec![count]),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! `missing-readiness-probe`: a served container must say when it is ready.
 
-use super::{Emitter, FindingDraft, Rule, name_a_few};
+use super::{Emitter, FindingDraft, Rule, traffic_services};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -27,27 +27,13 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             if c.readiness_probe.is_some() {
                 continue;
             }
-            let services: Vec<String> = cx
-                .traffic_services_of_container(wi, ci)
-                .iter()
-                .map(|s| s.meta.reference())
-                .collect();
-            if services.is_empty() {
+            let Some(services) = traffic_services(cx, wi, ci) else {
                 continue;
-            }
-            em.emit(
-                &w.meta,
-                FindingDraft {
-                    line: c.line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "no readinessProbe although {} routes to this container: it gets traffic before it listens",
-                        name_a_few(services.iter().cloned())
-                    ),
-                    arithmetic: vec![],
-                    fix: None,
-                },
+            };
+            let message = format!(
+                "no readinessProbe although {services} routes to this container: it gets traffic before it listens"
             );
+            em.emit(&w.meta, FindingDraft::at(c.line, message).container(c));
         }
     }
 }

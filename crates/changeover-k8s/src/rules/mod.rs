@@ -7,7 +7,7 @@
 
 use crate::context::Context;
 use crate::finding::{Finding, Severity};
-use crate::model::Meta;
+use crate::model::{Container, Meta};
 
 mod changeover_command;
 mod grace_budget;
@@ -84,25 +84,75 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// What a check reports; the [`Emitter`] adds the rest.
-#[derive(Debug, Default)]
+/// What a check reports; the [`Emitter`] adds the rest (the rule, the object, the file).
+///
+/// Built as `FindingDraft::at(line, message)`, then `.container(c)`, `.arithmetic(…)` and
+/// `.fix(…)` where they apply; the builder is inlined into each rule, so it costs what the struct
+/// literal it replaced cost.
+#[derive(Debug)]
 pub(crate) struct FindingDraft {
-    pub(crate) line: usize,
-    pub(crate) container: Option<String>,
-    pub(crate) message: String,
-    pub(crate) arithmetic: Vec<String>,
+    line: usize,
+    container: Option<String>,
+    message: String,
+    arithmetic: Vec<String>,
     /// A fix with this finding's numbers; the rule's general fix when `None`.
-    pub(crate) fix: Option<String>,
+    fix: Option<String>,
+}
+
+impl FindingDraft {
+    /// A finding at `line` of the object's input, about the object as a whole.
+    #[inline]
+    pub(crate) fn at(line: usize, message: impl Into<String>) -> FindingDraft {
+        FindingDraft {
+            line,
+            container: None,
+            message: message.into(),
+            arithmetic: Vec::new(),
+            fix: None,
+        }
+    }
+
+    /// About one container of the object's pods.
+    #[inline]
+    pub(crate) fn container(mut self, container: &Container) -> FindingDraft {
+        self.container = Some(container.name.clone());
+        self
+    }
+
+    /// The numbers behind the finding, one line each.
+    #[inline]
+    pub(crate) fn arithmetic(mut self, lines: Vec<String>) -> FindingDraft {
+        self.arithmetic = lines;
+        self
+    }
+
+    /// A fix with this finding's own numbers, instead of the rule's general one.
+    #[inline]
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> FindingDraft {
+        self.fix = Some(fix.into());
+        self
+    }
 }
 
 /// Collects the findings of one rule.
 pub(crate) struct Emitter<'a> {
     rule: &'static Rule,
     out: &'a mut Vec<Finding>,
+    /// The rules this run leaves out.
+    disabled: &'a [&'static str],
 }
 
 impl Emitter<'_> {
-    pub(crate) fn emit(&mut self, meta: &Meta, hit: FindingDraft) {
+    /// Whether `rule` runs and reports on the object of `meta` (its ignore annotation does not
+    /// name it): a check that leaves a problem to a more precise rule asks this first, so that one
+    /// problem gives one finding, and still one when that rule is turned off.
+    pub(crate) fn reports(&self, rule: &Rule, meta: &Meta) -> bool {
+        !self.disabled.contains(&rule.id) && !meta.ignores(rule.id)
+    }
+
+    /// Records `draft` as a finding of this rule about the object of `meta`, unless its ignore
+    /// annotation names the rule.
+    pub(crate) fn emit(&mut self, meta: &Meta, draft: FindingDraft) {
         if meta.ignores(self.rule.id) {
             return;
         }
@@ -110,23 +160,24 @@ impl Emitter<'_> {
             rule: self.rule.id,
             severity: self.rule.severity,
             file: meta.file.clone(),
-            line: hit.line,
+            line: draft.line,
             object: meta.reference(),
-            container: hit.container,
-            message: hit.message,
-            arithmetic: hit.arithmetic,
-            fix: hit.fix.unwrap_or_else(|| self.rule.fix.to_string()),
+            container: draft.container,
+            message: draft.message,
+            arithmetic: draft.arithmetic,
+            fix: draft.fix.unwrap_or_else(|| self.rule.fix.to_string()),
         });
     }
 }
 
-/// Runs every enabled rule.
-pub(crate) fn run(cx: &Context<'_>) -> Vec<Finding> {
+/// Runs every rule but the `disabled` ones.
+pub(crate) fn run(cx: &Context<'_>, disabled: &[&'static str]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for rule in RULES.iter().filter(|r| cx.config.enabled(r.id)) {
+    for rule in RULES.iter().filter(|r| !disabled.contains(&r.id)) {
         let mut emitter = Emitter {
             rule,
             out: &mut findings,
+            disabled,
         };
         (rule.check)(cx, &mut emitter);
     }
@@ -140,6 +191,13 @@ pub(crate) fn replicas(n: i64) -> String {
     } else {
         format!("{n} replicas")
     }
+}
+
+/// The Services that carry traffic to container `ci` of workload `wi`, a few of them named
+/// (`Service/default/web`), or `None` when no Service does.
+pub(crate) fn traffic_services(cx: &Context<'_>, wi: usize, ci: usize) -> Option<String> {
+    let services = cx.traffic_services_of_container(wi, ci);
+    (!services.is_empty()).then(|| name_a_few(services.iter().map(|s| s.meta.reference())))
 }
 
 /// Names a few objects, then how many more.

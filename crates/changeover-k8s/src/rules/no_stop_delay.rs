@@ -1,6 +1,6 @@
 //! `no-stop-delay`: a served container must keep serving while endpoints are removed.
 
-use super::{Emitter, FindingDraft, Rule, name_a_few};
+use super::{Emitter, FindingDraft, Rule, traffic_services};
 use crate::context::Context;
 use crate::finding::Severity;
 
@@ -28,41 +28,32 @@ pub(crate) const RULE: Rule = Rule {
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         for (ci, c) in w.template.containers.iter().enumerate() {
-            let services: Vec<String> = cx
-                .traffic_services_of_container(wi, ci)
-                .iter()
-                .map(|s| s.meta.reference())
-                .collect();
-            if services.is_empty() {
-                continue;
-            }
             let t = cx.timing(wi, ci);
             // A refused changeover command line is changeover-command's finding, which says the
             // delay is lost: one problem, one finding.
             if t.has_stop_delay() || !t.refusals.is_empty() {
                 continue;
             }
+            let Some(services) = traffic_services(cx, wi, ci) else {
+                continue;
+            };
             let why_zero = if t.stop_delay.is_empty() {
                 "no preStop sleep, no changeover run or prestop".to_string()
             } else {
-                let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
-                terms.join(" + ")
+                t.stop_delay_terms().join(" + ")
             };
+            let message = format!(
+                "no stop delay although {services} routes to this pod: connections still routed here after SIGTERM are refused"
+            );
+            let arithmetic = vec![
+                format!("stop delay = 0s ({why_zero})"),
+                "endpoint removal takes ~1s (kube-proxy) to several seconds (ingress, cloud load balancers)".to_string(),
+            ];
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: c.line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "no stop delay although {} routes to this pod: connections still routed here after SIGTERM are refused",
-                        name_a_few(services.iter().cloned())
-                    ),
-                    arithmetic: vec![
-                        format!("stop delay = 0s ({why_zero})"),
-                        "endpoint removal takes ~1s (kube-proxy) to several seconds (ingress, cloud load balancers)".to_string(),
-                    ],
-                    fix: None,
-                },
+                FindingDraft::at(c.line, message)
+                    .container(c)
+                    .arithmetic(arithmetic),
             );
         }
     }

@@ -28,7 +28,23 @@ fn field_line(b: &Budget) -> usize {
         .unwrap_or(b.meta.line)
 }
 
-const ANY_SCALE_FIX: &str = "Set maxUnavailable to 1 or more (or minAvailable below 100%).";
+/// The finding of a budget that refuses every eviction of `subject`'s pods at `scale` (`any
+/// scale`, `2 replicas`), at the budget's field.
+fn blocks(b: &Budget, subject: &str, scale: &str) -> FindingDraft {
+    FindingDraft::at(
+        field_line(b),
+        format!(
+            "allows 0 disruptions for {subject} at {scale} (disruptionsAllowed = 0): every eviction is refused and node drains hang"
+        ),
+    )
+}
+
+/// The finding of a budget that blocks at any scale (see [`blocks_at_any_scale`]): `how` it does.
+fn blocks_at_any_scale_finding(b: &Budget, subject: &str, how: String) -> FindingDraft {
+    blocks(b, subject, "any scale")
+        .arithmetic(vec![how])
+        .fix("Set maxUnavailable to 1 or more (or minAvailable below 100%).")
+}
 
 /// How a budget refuses every eviction whatever the pod count: `maxUnavailable: 0` (or `0%`), or
 /// `minAvailable: 100%`.
@@ -86,28 +102,16 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 many => format!("the pods of {} objects", many.len()),
             };
             if let Some(how) = at_any_scale {
-                em.emit(
-                    &b.meta,
-                    FindingDraft {
-                        line: field_line(b),
-                        container: None,
-                        message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
-                        arithmetic: vec![how],
-                        fix: Some(ANY_SCALE_FIX.to_string()),
-                    },
-                );
+                em.emit(&b.meta, blocks_at_any_scale_finding(b, &subject, how));
             } else if let Some((n, source)) = known {
                 let (allowed, how) = b.disruptions_allowed(n);
                 if allowed == 0 {
+                    let at = format!("at {} (spec.replicas of {source}): {how}", replicas(n));
                     em.emit(
                         &b.meta,
-                        FindingDraft {
-                            line: field_line(b),
-                            container: None,
-                            message: format!("allows 0 disruptions for {subject} at {} (disruptionsAllowed = 0): every eviction is refused and node drains hang", replicas(n)),
-                            arithmetic: vec![format!("at {} (spec.replicas of {source}): {how}", replicas(n))],
-                            fix: Some("Use maxUnavailable: 1 instead, or keep minAvailable below the replica count after rounding up.".to_string()),
-                        },
+                        blocks(b, &subject, &replicas(n)).arithmetic(vec![at]).fix(
+                            "Use maxUnavailable: 1 instead, or keep minAvailable below the replica count after rounding up.",
+                        ),
                     );
                 }
             }
@@ -166,16 +170,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             // A Job's pod count is not the manifest's to say: only a budget that blocks at every
             // scale is certain.
             if let Some(how) = blocks_at_any_scale(b) {
-                em.emit(
-                    &b.meta,
-                    FindingDraft {
-                        line: field_line(b),
-                        container: None,
-                        message: format!("allows 0 disruptions for {subject} at any scale (disruptionsAllowed = 0): every eviction is refused and node drains hang"),
-                        arithmetic: vec![how],
-                        fix: Some(ANY_SCALE_FIX.to_string()),
-                    },
-                );
+                em.emit(&b.meta, blocks_at_any_scale_finding(b, &subject, how));
             }
             continue;
         }
@@ -207,21 +202,15 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 "Use maxUnavailable: 1 instead, or keep minAvailable below {smallest} after rounding up."
             )
         };
+        let arithmetic = evaluated
+            .iter()
+            .map(|(n, source, _, how)| format!("at {} ({source}): {how}", replicas(*n)))
+            .collect();
         em.emit(
             &b.meta,
-            FindingDraft {
-                line: field_line(b),
-                container: None,
-                message: format!(
-                    "allows 0 disruptions for {subject} at {} (disruptionsAllowed = 0): every eviction is refused and node drains hang",
-                    at.join(" and ")
-                ),
-                arithmetic: evaluated
-                    .iter()
-                    .map(|(n, source, _, how)| format!("at {} ({source}): {how}", replicas(*n)))
-                    .collect(),
-                fix: Some(fix),
-            },
+            blocks(b, &subject, &at.join(" and "))
+                .arithmetic(arithmetic)
+                .fix(fix),
         );
     }
 }

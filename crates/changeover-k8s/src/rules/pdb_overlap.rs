@@ -41,18 +41,13 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 )
             })
             .collect();
+        let message = format!(
+            "its pods are selected by {} PodDisruptionBudgets: the Eviction API refuses to evict them, so node drains fail",
+            budgets.len()
+        );
         em.emit(
             &w.meta,
-            FindingDraft {
-                line: w.template.line,
-                container: None,
-                message: format!(
-                    "its pods are selected by {} PodDisruptionBudgets: the Eviction API refuses to evict them, so node drains fail",
-                    budgets.len()
-                ),
-                arithmetic,
-                fix: None,
-            },
+            FindingDraft::at(w.template.line, message).arithmetic(arithmetic),
         );
     }
 }

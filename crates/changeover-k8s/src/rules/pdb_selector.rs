@@ -26,14 +26,10 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
         let Some(selector) = &b.selector else {
             em.emit(
                 &b.meta,
-                FindingDraft {
-                    line: b.meta.line,
-                    container: None,
-                    message: "has no selector, so it selects no pod and protects nothing"
-                        .to_string(),
-                    arithmetic: vec![],
-                    fix: None,
-                },
+                FindingDraft::at(
+                    b.meta.line,
+                    "has no selector, so it selects no pod and protects nothing",
+                ),
             );
             continue;
         };
@@ -43,54 +39,35 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 .iter()
                 .map(|&wi| cx.workloads[wi].meta.reference())
                 .collect();
+            let message = format!(
+                "the empty selector matches every pod in namespace {}, not one workload",
+                b.meta.namespace
+            );
+            let matched = format!(
+                "pod templates matched in the input: {}",
+                name_a_few(covered)
+            );
             em.emit(
                 &b.meta,
-                FindingDraft {
-                    line: selector.line,
-                    container: None,
-                    message: format!(
-                        "the empty selector matches every pod in namespace {}, not one workload",
-                        b.meta.namespace
-                    ),
-                    arithmetic: vec![format!(
-                        "pod templates matched in the input: {}",
-                        name_a_few(covered)
-                    )],
-                    fix: None,
-                },
+                FindingDraft::at(selector.line, message).arithmetic(vec![matched]),
             );
             continue;
         }
         if selector.value.is_empty() {
-            em.emit(
-                &b.meta,
-                FindingDraft {
-                    line: selector.line,
-                    container: None,
-                    message: "in policy/v1beta1 an empty selector selects no pod: the budget protects nothing".to_string(),
-                    arithmetic: vec![],
-                    fix: None,
-                },
-            );
+            let message =
+                "in policy/v1beta1 an empty selector selects no pod: the budget protects nothing";
+            em.emit(&b.meta, FindingDraft::at(selector.line, message));
             continue;
         }
         if cx.workloads_of_budget(bi).is_empty()
             && cx.foreign_of_budget(bi).next().is_none()
             && cx.has_pods_in(&b.meta.namespace)
         {
-            em.emit(
-                &b.meta,
-                FindingDraft {
-                    line: selector.line,
-                    container: None,
-                    message: format!(
-                        "selector {} matches no pod template in namespace {} of the input: the budget protects nothing",
-                        selector.value, b.meta.namespace
-                    ),
-                    arithmetic: vec![],
-                    fix: None,
-                },
+            let message = format!(
+                "selector {} matches no pod template in namespace {} of the input: the budget protects nothing",
+                selector.value, b.meta.namespace
             );
+            em.emit(&b.meta, FindingDraft::at(selector.line, message));
         }
     }
 }

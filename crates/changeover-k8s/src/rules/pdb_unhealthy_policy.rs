@@ -1,10 +1,10 @@
 //! `pdb-unhealthy-policy`: pods that are not ready must not hold a drain hostage.
 
 use super::{Emitter, FindingDraft, Rule};
-use crate::config::KubeVersion;
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::Kind;
+use crate::version::KubeVersion;
 
 /// The first version in which `unhealthyPodEvictionPolicy` is on by default (beta).
 const SINCE: KubeVersion = KubeVersion::new(1, 27);
@@ -40,21 +40,14 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             continue; // drains skip DaemonSet pods: nothing for the policy to unblock
         }
         if b.is_v1beta1() {
-            if cx.config.kube_version.is_none_or(|v| v >= V1BETA1_REMOVED) {
-                em.emit(
-                    &b.meta,
-                    FindingDraft {
-                        line: b.meta.line,
-                        container: None,
-                        message: "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25: the API server refuses it, so nothing guards these pods during drains (and v1beta1 cannot carry unhealthyPodEvictionPolicy)".to_string(),
-                        arithmetic: vec![],
-                        fix: Some("Write it as apiVersion: policy/v1 (the spec is the same) and set unhealthyPodEvictionPolicy: AlwaysAllow.".to_string()),
-                    },
-                );
+            if cx.kube_version.is_none_or(|v| v >= V1BETA1_REMOVED) {
+                let message = "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25: the API server refuses it, so nothing guards these pods during drains (and v1beta1 cannot carry unhealthyPodEvictionPolicy)";
+                let fix = "Write it as apiVersion: policy/v1 (the spec is the same) and set unhealthyPodEvictionPolicy: AlwaysAllow.";
+                em.emit(&b.meta, FindingDraft::at(b.meta.line, message).fix(fix));
             }
             continue;
         }
-        if cx.config.kube_version.is_some_and(|v| v < SINCE) {
+        if cx.kube_version.is_some_and(|v| v < SINCE) {
             continue;
         }
         let policy = b.unhealthy_pod_eviction_policy.as_ref();
@@ -65,24 +58,16 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             Some(p) => (p.line, p.value.clone()),
             None => (b.meta.line, "unset, so IfHealthyBudget".to_string()),
         };
-        em.emit(
-            &b.meta,
-            FindingDraft {
-                line,
-                container: None,
-                message: format!(
-                    "unhealthyPodEvictionPolicy is {shown}: a pod that never becomes ready cannot be evicted and blocks node drains"
-                ),
-                arithmetic: vec![],
-                fix: None,
-            },
+        let message = format!(
+            "unhealthyPodEvictionPolicy is {shown}: a pod that never becomes ready cannot be evicted and blocks node drains"
         );
+        em.emit(&b.meta, FindingDraft::at(line, message));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::Config;
     use crate::rules::test_support::{findings, lint_with};
 
     fn budget(policy: &str) -> String {

@@ -1,10 +1,11 @@
 //! `prestop-exceeds-grace`: a stop delay as long as the grace period leaves no time to stop.
 
-use super::grace_budget::grace_term;
 use super::{Emitter, FindingDraft, Rule};
 use crate::context::Context;
 use crate::duration::format_ms;
 use crate::finding::Severity;
+use crate::model::PodTemplate;
+use crate::timing::Timing;
 
 pub(crate) const RULE: Rule = Rule {
     id: "prestop-exceeds-grace",
@@ -21,36 +22,41 @@ pub(crate) const RULE: Rule = Rule {
     check,
 };
 
+/// Whether this rule fires for a container of `pod` whose stop sequence is `t`: it starts, and
+/// its stop delay is not zero and not shorter than the grace period. `grace-budget` leaves such a
+/// container to this rule.
+pub(super) fn fires(t: &Timing, pod: &PodTemplate) -> bool {
+    let delay = t.stop_delay_ms();
+    !t.fails_to_start() && delay > 0 && delay >= pod.grace_ms()
+}
+
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
     for (wi, w) in cx.workloads.iter().enumerate() {
         let pod = &w.template;
-        let grace_ms = pod.grace_ms();
         for (ci, c) in pod.containers.iter().enumerate() {
             let t = cx.timing(wi, ci);
-            let delay = t.stop_delay_ms();
-            if t.fails_to_start() || t.stop_delay.is_empty() || delay == 0 || delay < grace_ms {
+            if !fires(t, pod) {
                 continue;
             }
-            let terms: Vec<String> = t.stop_delay.iter().map(|t| t.describe()).collect();
+            let delay = t.stop_delay_ms();
+            let terms = t.stop_delay_terms();
             let line = c.pre_stop.as_ref().map_or(c.line, |h| h.line());
+            let message = format!(
+                "the stop delay of {} is not shorter than the {}s grace period: the container is killed before it can drain",
+                format_ms(delay),
+                pod.grace_seconds()
+            );
+            let sum = format!(
+                "stop delay {} = {} ≥ {}",
+                terms.join(" + "),
+                format_ms(delay),
+                pod.describe_grace()
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "the stop delay of {} is not shorter than the {}s grace period: the container is killed before it can drain",
-                        format_ms(delay),
-                        pod.grace_seconds()
-                    ),
-                    arithmetic: vec![format!(
-                        "stop delay {} = {} ≥ {}",
-                        terms.join(" + "),
-                        format_ms(delay),
-                        grace_term(pod)
-                    )],
-                    fix: None,
-                },
+                FindingDraft::at(line, message)
+                    .container(c)
+                    .arithmetic(vec![sum]),
             );
         }
     }

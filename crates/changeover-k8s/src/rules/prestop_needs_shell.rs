@@ -39,17 +39,14 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             let Some(reason) = shell_less_reason(image) else {
                 continue;
             };
+            let message = format!(
+                "the preStop hook runs `{program}`, which image {image} most likely lacks: the hook fails and the stop delay is lost"
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: *line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "the preStop hook runs `{program}`, which image {image} most likely lacks: the hook fails and the stop delay is lost"
-                    ),
-                    arithmetic: vec![format!("{image}: {reason}")],
-                    fix: None,
-                },
+                FindingDraft::at(*line, message)
+                    .container(c)
+                    .arithmetic(vec![format!("{image}: {reason}")]),
             );
         }
     }

@@ -1,10 +1,10 @@
 //! `prestop-sleep-unsupported`: the sleep action needs a recent enough cluster.
 
 use super::{Emitter, FindingDraft, Rule};
-use crate::config::KubeVersion;
 use crate::context::Context;
 use crate::finding::Severity;
 use crate::model::Handler;
+use crate::version::KubeVersion;
 
 /// The sleep action is beta and on by default from this version.
 const SLEEP_ACTION: KubeVersion = KubeVersion::new(1, 30);
@@ -26,7 +26,7 @@ pub(crate) const RULE: Rule = Rule {
 };
 
 fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
-    let Some(version) = cx.config.kube_version else {
+    let Some(version) = cx.kube_version else {
         return;
     };
     for w in &cx.workloads {
@@ -44,17 +44,14 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 };
                 em.emit(
                     &w.meta,
-                    FindingDraft {
-                        line: *line,
-                        container: Some(c.name.clone()),
-                        message: format!(
-                            "{hook} uses {what}, which Kubernetes {version} does not accept"
-                        ),
-                        arithmetic: vec![format!(
-                            "{what} needs Kubernetes ≥ {needed}; --kube-version is {version}"
-                        )],
-                        fix: None,
-                    },
+                    FindingDraft::at(
+                        *line,
+                        format!("{hook} uses {what}, which Kubernetes {version} does not accept"),
+                    )
+                    .container(c)
+                    .arithmetic(vec![format!(
+                        "{what} needs Kubernetes ≥ {needed}; --kube-version is {version}"
+                    )]),
                 );
             }
         }
@@ -63,7 +60,7 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::Config;
     use crate::rules::test_support::lint_with;
 
     fn run(seconds: u32, version: Option<&str>) -> usize {

@@ -30,24 +30,16 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             Some(max) => format!("{}–{}", a.min_replicas, max),
             None => format!("at least {}", a.min_replicas),
         };
+        let message = format!(
+            "spec.replicas is {} although {} scales it ({range}): every apply resets the scale to {}",
+            r.value,
+            a.meta.reference(),
+            replicas(r.value)
+        );
+        let targets = format!("{} targets {}", a.meta.reference(), w.meta.reference());
         em.emit(
             &w.meta,
-            FindingDraft {
-                line: r.line,
-                container: None,
-                message: format!(
-                    "spec.replicas is {} although {} scales it ({range}): every apply resets the scale to {}",
-                    r.value,
-                    a.meta.reference(),
-                    replicas(r.value)
-                ),
-                arithmetic: vec![format!(
-                    "{} targets {}",
-                    a.meta.reference(),
-                    w.meta.reference()
-                )],
-                fix: None,
-            },
+            FindingDraft::at(r.line, message).arithmetic(vec![targets]),
         );
     }
 }

@@ -55,55 +55,52 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             .filter(|_| w.replicas_set)
             .map_or(w.meta.line, |r| r.line);
         if count < 2 {
+            let message = format!(
+                "{served_by} routes to {}: while it restarts, is evicted or is replaced, the Service has no ready endpoint",
+                replicas(count)
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: count_line,
-                    container: None,
-                    message: format!(
-                        "{served_by} routes to {}: while it restarts, is evicted or is replaced, the Service has no ready endpoint",
-                        replicas(count)
-                    ),
-                    arithmetic: vec![format!("{} ({source}) < 2", replicas(count))],
-                    fix: Some("Run at least 2 replicas.".to_string()),
-                },
+                FindingDraft::at(count_line, message)
+                    .arithmetic(vec![format!("{} ({source}) < 2", replicas(count))])
+                    .fix("Run at least 2 replicas."),
             );
         }
         match &w.strategy {
-            Some(Strategy::Recreate { line }) => em.emit(
-                &w.meta,
-                FindingDraft {
-                    line: *line,
-                    container: None,
-                    message: format!(
-                        "strategy Recreate stops every old pod before a new one starts: {served_by} has no endpoint during each rollout"
-                    ),
-                    arithmetic: vec![],
-                    fix: Some("Use the RollingUpdate strategy.".to_string()),
-                },
-            ),
-            Some(Strategy::RollingUpdate { max_unavailable, max_surge, line }) if count >= 2 => {
+            Some(Strategy::Recreate { line }) => {
+                let message = format!(
+                    "strategy Recreate stops every old pod before a new one starts: {served_by} has no endpoint during each rollout"
+                );
+                em.emit(
+                    &w.meta,
+                    FindingDraft::at(*line, message).fix("Use the RollingUpdate strategy."),
+                );
+            }
+            Some(Strategy::RollingUpdate {
+                max_unavailable,
+                max_surge,
+                line,
+            }) if count >= 2 => {
                 let unavailable = max_unavailable.scaled(count, false);
                 if unavailable >= count {
+                    let message = format!(
+                        "maxUnavailable resolves to {unavailable} of {}: a rollout may take every pod behind {served_by} down at once",
+                        replicas(count)
+                    );
+                    let arithmetic = vec![
+                        format!(
+                            "maxUnavailable {} ≥ {} ({source})",
+                            max_unavailable.explain(count, false),
+                            replicas(count)
+                        ),
+                        format!("maxSurge {}", max_surge.explain(count, true)),
+                    ];
+                    let fix = format!("Set maxUnavailable below {count}, for example 1 or 25%.");
                     em.emit(
                         &w.meta,
-                        FindingDraft {
-                            line: *line,
-                            container: None,
-                            message: format!(
-                                "maxUnavailable resolves to {unavailable} of {}: a rollout may take every pod behind {served_by} down at once",
-                                replicas(count)
-                            ),
-                            arithmetic: vec![
-                                format!(
-                                    "maxUnavailable {} ≥ {} ({source})",
-                                    max_unavailable.explain(count, false),
-                                    replicas(count)
-                                ),
-                                format!("maxSurge {}", max_surge.explain(count, true)),
-                            ],
-                            fix: Some(format!("Set maxUnavailable below {count}, for example 1 or 25%.")),
-                        },
+                        FindingDraft::at(*line, message)
+                            .arithmetic(arithmetic)
+                            .fix(fix),
                     );
                 }
             }

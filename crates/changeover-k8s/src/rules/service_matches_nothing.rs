@@ -35,20 +35,12 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
             continue;
         }
         let selector: Vec<String> = s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        em.emit(
-            &s.meta,
-            FindingDraft {
-                line: s.selector_line,
-                container: None,
-                message: format!(
-                    "selector {} matches no pod template in namespace {} of the input: the Service has no endpoints",
-                    selector.join(","),
-                    s.meta.namespace
-                ),
-                arithmetic: vec![],
-                fix: None,
-            },
+        let message = format!(
+            "selector {} matches no pod template in namespace {} of the input: the Service has no endpoints",
+            selector.join(","),
+            s.meta.namespace
         );
+        em.emit(&s.meta, FindingDraft::at(s.selector_line, message));
     }
 }
 

@@ -39,21 +39,19 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                 let Some(kill) = kills_pid_one(&cmds) else {
                     continue;
                 };
+                let message = format!(
+                    "the {hook} hook runs `{}` but PID 1 is the pod's pause process (shareProcessNamespace: true), not the server",
+                    kill.join(" ")
+                );
+                let why = format!(
+                    "shareProcessNamespace: true (line {}) ⇒ PID 1 = pause",
+                    shared.line
+                );
                 em.emit(
                     &w.meta,
-                    FindingDraft {
-                        line: *line,
-                        container: Some(c.name.clone()),
-                        message: format!(
-                            "the {hook} hook runs `{}` but PID 1 is the pod's pause process (shareProcessNamespace: true), not the server",
-                            kill.join(" ")
-                        ),
-                        arithmetic: vec![format!(
-                            "shareProcessNamespace: true (line {}) ⇒ PID 1 = pause",
-                            shared.line
-                        )],
-                        fix: None,
-                    },
+                    FindingDraft::at(*line, message)
+                        .container(c)
+                        .arithmetic(vec![why]),
                 );
             }
         }

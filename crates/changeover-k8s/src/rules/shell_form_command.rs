@@ -79,17 +79,15 @@ fn check(cx: &Context<'_>, em: &mut Emitter<'_>) {
                     format!("Write `exec {}` as the script's last command.", last.source),
                 )
             };
+            let message = format!(
+                "`{program} -c` runs the server as the shell's child without `exec`: SIGTERM stops at the shell and the server is SIGKILLed at the end of the grace period"
+            );
             em.emit(
                 &w.meta,
-                FindingDraft {
-                    line: c.line,
-                    container: Some(c.name.clone()),
-                    message: format!(
-                        "`{program} -c` runs the server as the shell's child without `exec`: SIGTERM stops at the shell and the server is SIGKILLed at the end of the grace period"
-                    ),
-                    arithmetic: vec![shown],
-                    fix: Some(fix),
-                },
+                FindingDraft::at(c.line, message)
+                    .container(c)
+                    .arithmetic(vec![shown])
+                    .fix(fix),
             );
         }
     }

@@ -2,6 +2,7 @@
 //! probes in full, the `httpGet` hook's path and port, `lifecycle.stopSignal`, literal `env`,
 //! `minReadySeconds`, and a Service's ports.
 
+use changeover_k8s::model::{each_object, name_and_namespace};
 use changeover_k8s::yaml::Node;
 
 use super::{DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_PERIOD_S, DEFAULT_PROBE_TIMEOUT_S};
@@ -23,32 +24,20 @@ fn bad(field: &str, problem: impl Into<String>) -> FieldError {
     }
 }
 
-/// Every object of the documents, `kind: List` items included: `(kind, namespace, name, node)`.
+/// Every object of the documents, `kind: List` items included: `(kind, namespace, name, node)`,
+/// found and named as the lint's model finds and names them.
 pub(super) fn objects(docs: &[Node]) -> Vec<(String, String, String, Node)> {
     let mut out = Vec::new();
-    let mut pending: Vec<Node> = docs.iter().rev().cloned().collect();
-    while let Some(node) = pending.pop() {
-        let Some(kind) = node.get("kind").and_then(Node::as_str) else {
-            continue;
-        };
-        if kind.ends_with("List") {
-            if let Some(items) = node.get("items").and_then(Node::as_seq) {
-                pending.extend(items.iter().rev().cloned());
-                continue;
-            }
-        }
-        let text = |k: &str| {
-            node.path(&["metadata", k])
-                .and_then(Node::as_str)
-                .map(String::from)
-        };
-        let name = text("name")
-            .or_else(|| text("generateName"))
-            .unwrap_or_else(|| "<unnamed>".into());
-        let namespace = text("namespace")
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "default".into());
-        out.push((kind.to_string(), namespace, name, node.clone()));
+    for doc in docs {
+        each_object(doc, |kind, node| {
+            let (name, namespace) = name_and_namespace(node, "default");
+            out.push((
+                kind.to_string(),
+                namespace.to_string(),
+                name.to_string(),
+                node.clone(),
+            ));
+        });
     }
     out
 }

@@ -56,6 +56,7 @@ pub(crate) fn serve<S: HttpService>(
 
 async fn accept_loop<S: HttpService>(listener: TokioListener, served: Arc<Served<S>>) {
     let signals = &served.signals;
+    let mut failures = crate::log_limit::LogLimit::new(Duration::from_secs(1));
     loop {
         // Checked first on every turn: nothing is accepted once accepting
         // stopped; what is still queued is left to the successor sharing the socket.
@@ -72,8 +73,11 @@ async fn accept_loop<S: HttpService>(listener: TokioListener, served: Arc<Served
                 tracing::debug!(error = %e, "accept: connection gone before it was accepted");
             }
             Err(e) => {
-                // Out of fds or memory: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed; retrying shortly");
+                // Out of fds or memory: back off briefly instead of spinning,
+                // and say so once a second, not twenty times.
+                if let Some(n) = failures.hit(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, failures = n.total, unlogged = n.unlogged, "accept failed; retrying every 50ms (logged at most once a second)");
+                }
                 tokio::select! {
                     _ = signals.accepting_stopped() => break,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}

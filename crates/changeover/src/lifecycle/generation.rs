@@ -92,7 +92,10 @@ impl Generation {
     pub(super) fn report_ready(&self, to_parent: &str) {
         let mut notify = lock(&self.notify);
         let result = match notify.handover.take() {
-            Some(parent) => parent.send(&format!("READY=1\n{to_parent}")),
+            // A successor is tied to its parent until now; from READY=1 on it
+            // is the server and outlives the parent, which exits once drained.
+            Some(parent) => crate::spawn::outlive_parent()
+                .and_then(|()| parent.send(&format!("READY=1\n{to_parent}"))),
             None => match &notify.upstream {
                 Some(up) => up.send("READY=1"),
                 None => Ok(()),
@@ -179,7 +182,7 @@ fn notify_targets() -> Result<NotifyTargets, Error> {
                 .map_err(Error::Notify)?,
             upstream: Some(up)
                 .filter(|v| !v.is_empty())
-                .map(parse)
+                .map(|v| NotifyAddr::parse_var(UPSTREAM_NOTIFY_VAR, &v).map(Notifier::new))
                 .transpose()
                 .map_err(Error::Notify)?,
         }),

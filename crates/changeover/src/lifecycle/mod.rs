@@ -16,7 +16,6 @@ mod generation;
 mod requests;
 
 use std::future::Future;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -242,13 +241,7 @@ impl Lifecycle {
                 l
             }
         };
-        let copy = listener
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|source| ListenError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let copy = listener.copy_fd()?;
         self.inner.generation.keep_listener(name, copy);
         Ok(listener)
     }

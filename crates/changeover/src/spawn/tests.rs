@@ -1,13 +1,12 @@
-//! Children started for real: what they get, and what they do not.
-
+//! Tests of spawning: exactly the listeners, `LISTEN_PID`, exec errors, the death signal.
 use super::*;
 
 #[test]
 fn decimal_digits_are_written_in_place() {
     let mut room = [0xffu8; PID_ROOM];
-    write_decimal(&mut room, 4_194_304);
+    child::write_decimal(&mut room, 4_194_304);
     assert_eq!(&room[..8], b"4194304\0");
-    write_decimal(&mut room, 0);
+    child::write_decimal(&mut room, 0);
     assert_eq!(&room[..2], b"0\0");
 }
 
@@ -48,6 +47,7 @@ async fn child_gets_exactly_the_listeners_and_its_own_pid() {
         own_process_group: false,
         stdout: None,
         stderr: None,
+        death_signal: None,
     };
     spec.env.push(("LISTEN_FDS".into(), "9".into()));
     let child = spawn_piped(spec).await;
@@ -78,6 +78,7 @@ fn unreaped_child_gets_its_listener_and_its_own_pid() {
         own_process_group: true,
         stdout: Some(std::process::Stdio::piped()),
         stderr: None,
+        death_signal: None,
     })
     .unwrap();
     let pid = child.id();
@@ -103,9 +104,55 @@ fn unreaped_child_gets_its_listener_and_its_own_pid() {
             own_process_group: false,
             stdout: None,
             stderr: None,
+            death_signal: None,
         }),
         Err(SpawnError::NotFound(_))
     ));
+}
+
+/// The kernel sends the death signal when the *thread* that forked the
+/// child ends. A tied child asked for by a thread that ends at once (as
+/// tokio's blocking threads do after ten idle seconds) must not die with
+/// that thread: it is forked on one that lives as long as the process.
+#[test]
+fn a_tied_child_outlives_the_thread_that_started_it() {
+    let (mut child, tid) = std::thread::spawn(|| {
+        let child = spawn_unreaped(ChildSpec {
+            program: "sleep".into(),
+            argv0: "sleep".into(),
+            args: vec!["30".into()],
+            env: std::env::vars_os().collect(),
+            listeners: vec![],
+            notify_socket: None,
+            own_process_group: false,
+            stdout: None,
+            stderr: None,
+            death_signal: Some(Signal::SIGKILL),
+        })
+        .unwrap();
+        (child, nix::unistd::gettid().as_raw())
+    })
+    .join()
+    .unwrap();
+    // The death signal is sent while the thread exits, before its
+    // /proc entry goes away: wait for that, with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/self/task/{tid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the thread never ended"
+        );
+        std::thread::yield_now();
+    }
+    // A SIGKILL sent by then would win over this SIGTERM.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        child.wait().unwrap().signal(),
+        Some(Signal::SIGTERM as i32),
+        "the child was killed when the thread that asked for it ended"
+    );
 }
 
 async fn spawn_piped(mut spec: ChildSpec<'_>) -> String {

@@ -181,6 +181,8 @@ pub(crate) async fn run(plan: UpgradePlan) -> Result<Successor, UpgradeError> {
         own_process_group: false,
         stdout: None,
         stderr: None,
+        // Until it is ready it must not outlive us; it clears this itself then.
+        death_signal: Some(spawn::DEATH_SIGNAL),
     })
     .map_err(|e| UpgradeError::Spawn(Arc::new(e)))?;
     let pid = child.id().ok_or_else(|| {
@@ -201,6 +203,12 @@ pub(crate) async fn run(plan: UpgradePlan) -> Result<Successor, UpgradeError> {
                         tracing::info!(successor = pid, status, "successor status");
                     }
                     if report.is_ready() {
+                        // It may have died right after sending READY=1: hand over only to a
+                        // successor that is still there.
+                        if let Ok(Some(status)) = child.try_wait() {
+                            candidate.child = None;
+                            return Err(UpgradeError::Exited(status));
+                        }
                         candidate.hand_over();
                         let connections = report.get(CONNECTIONS_FIELD).and_then(|v| {
                             let addr = NotifyAddr::parse(v.as_ref()).ok();

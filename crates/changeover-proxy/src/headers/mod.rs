@@ -1,48 +1,22 @@
 //! Header rewriting between the two hops: hop-by-hop fields (RFC 9110
-//! §7.6.1), `Host` and the request target, and the forwarded fields.
+//! §7.6.1), `Host` and the request target here; the forwarded fields in
+//! [`forwarded`]; response field names, told apart cheaply, in [`names`].
 
-use std::net::SocketAddr;
+mod forwarded;
+mod names;
+
+pub(crate) use forwarded::{ForwardedValues, write_fields};
+pub(crate) use names::{Hop, Known, Name, classify};
 
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, FORWARDED, HOST, HeaderMap, HeaderName, HeaderValue, TE,
-    TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRANSFER_ENCODING,
+    UPGRADE,
 };
-use http::request::Parts;
-use http::{Uri, Version};
+use http::{Request, Uri, Version};
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const UPGRADE_VALUE: HeaderValue = HeaderValue::from_static("upgrade");
-
-/// What the proxy adds for one client connection, rendered once per
-/// connection so a request only clones them (a reference count).
-#[derive(Debug, Clone)]
-pub(crate) struct ForwardedValues {
-    /// `X-Forwarded-For`: the client's IP; `None` when unknown (a Unix socket).
-    xff: Option<HeaderValue>,
-    /// `Forwarded`: `for=IP;proto=http` (RFC 7239), `for=unknown` when unknown.
-    forwarded: HeaderValue,
-}
-
-impl ForwardedValues {
-    pub(crate) fn new(client: Option<SocketAddr>) -> ForwardedValues {
-        let (xff, node) = match client {
-            // IPv4-mapped IPv6 addresses (a dual-stack listener) read as IPv4.
-            Some(a) => match a.ip().to_canonical() {
-                std::net::IpAddr::V4(ip) => (Some(ip.to_string()), ip.to_string()),
-                std::net::IpAddr::V6(ip) => (Some(ip.to_string()), format!("\"[{ip}]\"")),
-            },
-            None => (None, "unknown".to_owned()),
-        };
-        ForwardedValues {
-            xff: xff.and_then(|v| HeaderValue::try_from(v).ok()),
-            forwarded: HeaderValue::try_from(format!("for={node};proto=http"))
-                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown;proto=http")),
-        }
-    }
-}
 
 /// Why a request is answered 400 by the proxy instead of being forwarded.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +41,11 @@ pub(crate) struct RequestInfo {
     pub(crate) upgrade: bool,
     /// It had no `Host` (HTTP/1.0): the upstream's address is to be set.
     pub(crate) needs_host: bool,
+    /// It came with `X-Forwarded-For`, `Forwarded`, `X-Forwarded-Proto`
+    /// (once the fields `Connection` named were gone).
+    had_xff: bool,
+    had_forwarded: bool,
+    had_xfp: bool,
 }
 
 /// Which of the fields the proxy acts on a message has, found in one pass
@@ -89,9 +68,13 @@ struct Present {
 impl Present {
     fn scan(headers: &HeaderMap) -> Present {
         let mut p = Present::default();
+        // By name (each once), which is cheaper than by field line; a
+        // second Host line is looked for only when some name has two.
+        let repeated = headers.len() != headers.keys_len();
         for name in headers.keys() {
             match name.as_str() {
-                "host" => p.hosts = headers.get_all(HOST).iter().count().min(2) as u8,
+                "host" if repeated => p.hosts = headers.get_all(HOST).iter().count().min(2) as u8,
+                "host" => p.hosts = 1,
                 "connection" => p.connection = true,
                 "keep-alive" => p.keep_alive = true,
                 "proxy-connection" => p.proxy_connection = true,
@@ -110,61 +93,48 @@ impl Present {
 
 /// Rewrites a client's request head for the upstream: `Host` from the
 /// request target when there is one, origin-form target, hop-by-hop fields
-/// removed, forwarded fields added, HTTP/1.1.
-pub(crate) fn request(
-    parts: &mut Parts,
-    forwarded: Option<&ForwardedValues>,
-) -> Result<RequestInfo, BadRequest> {
-    let mut present = Present::scan(&parts.headers);
+/// removed, HTTP/1.1. The forwarded fields are not added to the map but
+/// written with the others by [`write_fields`] (no insertion, no growing
+/// of the map for three fields that are only ever written out).
+pub(crate) fn request<B>(req: &mut Request<B>) -> Result<RequestInfo, BadRequest> {
+    let mut present = Present::scan(req.headers());
     let mut needs_host = false;
-    if let Some(authority) = parts.uri.authority() {
+    if let Some(authority) = req.uri().authority() {
         // Absolute-form (or HTTP/2's :authority): RFC 9112 §3.2.2 says the
         // target's host wins over any Host field.
         let v = HeaderValue::from_str(authority.as_str()).map_err(|_| BadRequest::NoHost)?;
-        parts.headers.insert(HOST, v);
+        req.headers_mut().insert(HOST, v);
     } else {
         match present.hosts {
             1 => {}
-            0 if parts.version == Version::HTTP_11 => return Err(BadRequest::NoHost),
+            0 if req.version() == Version::HTTP_11 => return Err(BadRequest::NoHost),
             0 => needs_host = true,
             _ => return Err(BadRequest::ManyHosts),
         }
     }
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        let pq = parts
-            .uri
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let pq = req
+            .uri()
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        parts.uri = Uri::from(pq);
+        *req.uri_mut() = Uri::from(pq);
     }
-    let wants_upgrade = strip_hop_by_hop(&mut parts.headers, &mut present);
-    let upgrade = wants_upgrade && parts.version == Version::HTTP_11 && present.upgrade;
+    let wants_upgrade = strip_hop_by_hop(req.headers_mut(), &mut present);
+    let upgrade = wants_upgrade && req.version() == Version::HTTP_11 && present.upgrade;
     if upgrade {
-        parts.headers.insert(CONNECTION, UPGRADE_VALUE);
+        req.headers_mut().insert(CONNECTION, UPGRADE_VALUE);
     } else if present.upgrade {
-        parts.headers.remove(UPGRADE);
+        req.headers_mut().remove(UPGRADE);
     }
-    if let Some(f) = forwarded {
-        add_forwarded(&mut parts.headers, f, &present);
-    }
-    parts.version = Version::HTTP_11;
+    *req.version_mut() = Version::HTTP_11;
     Ok(RequestInfo {
         upgrade,
         needs_host,
+        had_xff: present.xff,
+        had_forwarded: present.forwarded,
+        had_xfp: present.xfp,
     })
-}
-
-/// Rewrites an upstream's response head for the client: hop-by-hop fields
-/// removed; for a 101, `Upgrade` kept and `Connection: upgrade` set.
-pub(crate) fn response(headers: &mut HeaderMap, switching: bool) {
-    let mut present = Present::scan(headers);
-    strip_hop_by_hop(headers, &mut present);
-    if switching {
-        headers.insert(CONNECTION, UPGRADE_VALUE);
-    } else if present.upgrade {
-        headers.remove(UPGRADE);
-    }
 }
 
 /// Removes the fields named in `Connection`, `Connection` itself, and the
@@ -228,55 +198,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, present: &mut Present) -> bool {
     upgrade
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
-/// `X-Forwarded-Proto` unless a proxy in front already did (an ingress
-/// that terminated TLS says `https`, and that is what the application
-/// must see).
-fn add_forwarded(headers: &mut HeaderMap, f: &ForwardedValues, present: &Present) {
-    if let Some(ip) = &f.xff {
-        if present.xff {
-            append_list(headers, X_FORWARDED_FOR, ip);
-        } else {
-            headers.append(X_FORWARDED_FOR, ip.clone());
-        }
-    }
-    if present.forwarded {
-        append_list(headers, FORWARDED, &f.forwarded);
-    } else {
-        headers.append(FORWARDED, f.forwarded.clone());
-    }
-    if !present.xfp {
-        headers.append(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-}
-
-/// Sets `name` to `existing, value` (every existing line joined), or to
-/// `value` when absent: one field line, as the list grammar allows.
-fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
-    match headers.entry(name) {
-        http::header::Entry::Vacant(e) => {
-            e.insert(value.clone());
-        }
-        http::header::Entry::Occupied(mut e) => {
-            let mut joined = Vec::with_capacity(64);
-            for v in e.iter() {
-                joined.extend_from_slice(v.as_bytes());
-                joined.extend_from_slice(b", ");
-            }
-            joined.extend_from_slice(value.as_bytes());
-            match HeaderValue::from_bytes(&joined) {
-                Ok(v) => {
-                    e.insert(v);
-                }
-                // Cannot happen (joined from valid values); keep ours alone.
-                Err(_) => {
-                    e.insert(value.clone());
-                }
-            }
-        }
-    }
-}
-
 /// A few header values, collected without a heap allocation for up to two
 /// (nearly every request has one `Connection` line).
 #[derive(Default)]
@@ -308,12 +229,31 @@ impl Few {
 mod tests {
     use super::*;
 
-    fn parts(lines: &[(&str, &str)]) -> Parts {
+    fn parts(lines: &[(&str, &str)]) -> Request<()> {
         let mut b = http::Request::builder().uri("/x?y=1");
         for (k, v) in lines {
             b = b.header(*k, *v);
         }
-        b.body(()).unwrap().into_parts().0
+        b.body(()).unwrap()
+    }
+
+    /// What the upstream gets: `request`, then the field lines as written,
+    /// read back into a map.
+    fn sent(p: &mut Request<()>, f: Option<&ForwardedValues>) -> HeaderMap {
+        let info = request(p).unwrap();
+        let mut buf = Vec::new();
+        write_fields(&mut buf, p.headers(), &info, f);
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        buf.extend_from_slice(b"\r\n");
+        let (_, fields) = httparse::parse_headers(&buf, &mut fields).unwrap().unwrap();
+        let mut map = HeaderMap::new();
+        for h in fields {
+            map.append(
+                HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        map
     }
 
     #[test]
@@ -330,7 +270,7 @@ mod tests {
             ("upgrade", "h2c"),
             ("x-end", "3"),
         ]);
-        let info = request(&mut p, None).unwrap();
+        let info = request(&mut p).unwrap();
         assert!(!info.upgrade);
         for gone in [
             "connection",
@@ -341,10 +281,10 @@ mod tests {
             "te",
             "upgrade",
         ] {
-            assert!(!p.headers.contains_key(gone), "{gone} forwarded");
+            assert!(!p.headers().contains_key(gone), "{gone} forwarded");
         }
-        assert_eq!(p.headers["x-end"], "3");
-        assert_eq!(p.headers["host"], "example.com");
+        assert_eq!(p.headers()["x-end"], "3");
+        assert_eq!(p.headers()["host"], "example.com");
     }
 
     #[test]
@@ -355,11 +295,11 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-hop", "1"),
         ]);
-        let info = request(&mut p, None).unwrap();
+        let info = request(&mut p).unwrap();
         assert!(info.upgrade);
-        assert_eq!(p.headers["upgrade"], "websocket");
-        assert_eq!(p.headers["connection"], "upgrade");
-        assert!(!p.headers.contains_key("x-hop"));
+        assert_eq!(p.headers()["upgrade"], "websocket");
+        assert_eq!(p.headers()["connection"], "upgrade");
+        assert!(!p.headers().contains_key("x-hop"));
         // A field named in Connection that the proxy sets itself is replaced
         // by the proxy's own, not appended to.
         let f = ForwardedValues::new(Some("10.0.0.1:1".parse().unwrap()));
@@ -368,8 +308,9 @@ mod tests {
             ("connection", "x-forwarded-for"),
             ("x-forwarded-for", "6.6.6.6"),
         ]);
-        request(&mut p, Some(&f)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "10.0.0.1");
+        let got = sent(&mut p, Some(&f));
+        assert_eq!(got.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(got["x-forwarded-for"], "10.0.0.1");
     }
 
     #[test]
@@ -379,9 +320,9 @@ mod tests {
             ("content-length", "5"),
             ("transfer-encoding", "chunked"),
         ]);
-        request(&mut p, None).unwrap();
-        assert!(!p.headers.contains_key("content-length"));
-        assert!(!p.headers.contains_key("transfer-encoding"));
+        request(&mut p).unwrap();
+        assert!(!p.headers().contains_key("content-length"));
+        assert!(!p.headers().contains_key("transfer-encoding"));
         // Also when Connection names Transfer-Encoding away first.
         let mut p = parts(&[
             ("host", "h"),
@@ -389,8 +330,8 @@ mod tests {
             ("content-length", "5"),
             ("transfer-encoding", "chunked"),
         ]);
-        request(&mut p, None).unwrap();
-        assert!(!p.headers.contains_key("content-length"));
+        request(&mut p).unwrap();
+        assert!(!p.headers().contains_key("content-length"));
     }
 
     #[test]
@@ -402,49 +343,64 @@ mod tests {
             ("x-forwarded-for", "192.0.2.2"),
             ("forwarded", "for=192.0.2.1"),
         ]);
-        request(&mut p, Some(&f)).unwrap();
-        assert_eq!(
-            p.headers["x-forwarded-for"],
-            "192.0.2.1, 192.0.2.2, 10.1.2.3"
-        );
-        assert_eq!(
-            p.headers["forwarded"],
-            "for=192.0.2.1, for=10.1.2.3;proto=http"
-        );
-        assert_eq!(p.headers["x-forwarded-proto"], "http");
+        let got = sent(&mut p, Some(&f));
+        assert_eq!(got.get_all("x-forwarded-for").iter().count(), 1, "one line");
+        assert_eq!(got["x-forwarded-for"], "192.0.2.1, 192.0.2.2, 10.1.2.3");
+        assert_eq!(got["forwarded"], "for=192.0.2.1, for=10.1.2.3;proto=http");
+        assert_eq!(got["x-forwarded-proto"], "http");
+        assert_eq!(got["host"], "h");
 
         let v6 = ForwardedValues::new(Some("[2001:db8::1]:80".parse().unwrap()));
         let mut p = parts(&[("host", "h"), ("x-forwarded-proto", "https")]);
-        request(&mut p, Some(&v6)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "2001:db8::1");
-        assert_eq!(p.headers["forwarded"], "for=\"[2001:db8::1]\";proto=http");
+        let got = sent(&mut p, Some(&v6));
+        assert_eq!(got["x-forwarded-for"], "2001:db8::1");
+        assert_eq!(got["forwarded"], "for=\"[2001:db8::1]\";proto=http");
         assert_eq!(
-            p.headers["x-forwarded-proto"], "https",
+            got.get_all("x-forwarded-proto").iter().collect::<Vec<_>>(),
+            ["https"],
             "kept from the proxy in front"
         );
 
+        // None of them came in (the usual case, written in one piece).
         let mapped = ForwardedValues::new(Some("[::ffff:127.0.0.1]:80".parse().unwrap()));
         let mut p = parts(&[("host", "h")]);
-        request(&mut p, Some(&mapped)).unwrap();
-        assert_eq!(p.headers["x-forwarded-for"], "127.0.0.1");
+        let got = sent(&mut p, Some(&mapped));
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(got["forwarded"], "for=127.0.0.1;proto=http");
+        assert_eq!(got["x-forwarded-proto"], "http");
+
+        // A client on a Unix socket: no address to add; a chain that came
+        // in passes as it was.
+        let unknown = ForwardedValues::new(None);
+        let mut p = parts(&[("host", "h"), ("x-forwarded-for", "192.0.2.9")]);
+        let got = sent(&mut p, Some(&unknown));
+        assert_eq!(got["x-forwarded-for"], "192.0.2.9");
+        assert_eq!(got["forwarded"], "for=unknown;proto=http");
+
+        // Off: nothing added, nothing changed.
+        let mut p = parts(&[("host", "h"), ("x-forwarded-for", "192.0.2.9")]);
+        let got = sent(&mut p, None);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got["x-forwarded-for"], "192.0.2.9");
     }
 
     #[test]
     fn host_rules() {
         let mut p = parts(&[]);
-        assert!(matches!(request(&mut p, None), Err(BadRequest::NoHost)));
+        assert!(matches!(request(&mut p), Err(BadRequest::NoHost)));
         let mut p = parts(&[("host", "a"), ("host", "b")]);
-        assert!(matches!(request(&mut p, None), Err(BadRequest::ManyHosts)));
+        assert!(matches!(request(&mut p), Err(BadRequest::ManyHosts)));
         let mut p = parts(&[]);
-        p.version = Version::HTTP_10;
-        assert!(request(&mut p, None).unwrap().needs_host);
-        assert_eq!(p.version, Version::HTTP_11);
+        *p.version_mut() = Version::HTTP_10;
+        assert!(request(&mut p).unwrap().needs_host);
+        assert_eq!(p.version(), Version::HTTP_11);
         // Absolute form: the target's authority replaces Host; the target
         // becomes origin-form.
         let mut p = parts(&[("host", "ignored")]);
-        p.uri = "http://example.com:8080/a?b".parse().unwrap();
-        request(&mut p, None).unwrap();
-        assert_eq!(p.headers["host"], "example.com:8080");
-        assert_eq!(p.uri, "/a?b");
+        *p.uri_mut() = "http://example.com:8080/a?b".parse().unwrap();
+        request(&mut p).unwrap();
+        assert_eq!(p.headers()["host"], "example.com:8080");
+        assert_eq!(p.uri(), "/a?b");
     }
 }
