@@ -12,8 +12,9 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::TokioExecutor;
 use tokio_util::either::Either;
 
-use super::connection::{self, Kind, Served};
+use super::connection::{self, Served};
 use super::service::{DrainAwareService, HttpService};
+use super::stream::{self, Kind};
 use crate::drain::DrainSignals;
 use crate::handover::{Taker, Takers};
 use crate::listeners::{Listener, TokioListener};
@@ -88,7 +89,7 @@ async fn accept_loop<S: HttpService>(listener: TokioListener, served: Arc<Served
     tracing::debug!("accept loop ended");
 }
 
-async fn accept(listener: &TokioListener) -> io::Result<connection::Stream> {
+async fn accept(listener: &TokioListener) -> io::Result<stream::Stream> {
     match listener {
         Either::Left(tcp) => {
             let (s, _) = tcp.accept().await?;
@@ -124,7 +125,7 @@ impl<S: HttpService> Taker for Adopter<S> {
     }
 
     fn adopt(&self, fd: OwnedFd, saved: Bytes) {
-        match connection::from_fd(fd, self.kind) {
+        match stream::from_fd(fd, self.kind) {
             Ok(stream) => {
                 self.served
                     .signals

@@ -5,36 +5,25 @@
 //! last.
 
 use std::future::{Future, poll_fn};
-use std::io;
-use std::os::fd::OwnedFd;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_util::either::Either;
 
 use super::service::{DrainAwareService, HttpService};
+use super::sniff::{has_whole_head, is_http2};
+use super::stream::{ReturnedOnDrop, Stream, from_fd, into_fd};
 use crate::drain::{DrainSignals, Step, StepWatch};
 use crate::handover::{MAX_SAVED, Refused};
-
-/// An accepted stream: TCP on the left, Unix on the right.
-pub(crate) type Stream = Either<tokio::net::TcpStream, tokio::net::UnixStream>;
-
-/// Which kind of [`Stream`] a socket is, to make one from a bare fd.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Kind {
-    Tcp,
-    Unix,
-}
 
 /// What every connection of one listener shares.
 pub(crate) struct Served<S> {
@@ -47,144 +36,8 @@ pub(crate) struct Served<S> {
     pub(crate) listener: Arc<str>,
 }
 
-/// What an HTTP/2 client sends first (RFC 9113 §3.4); no HTTP/1 request
-/// starts with it.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 /// How much each read before hyper takes.
 const FIRST_READ: usize = 4096;
-
-/// The stream while hyper serves it, with the bytes read before hyper had
-/// it served first. Hyper closes what it drops; this one, dropped, goes
-/// back to the connection task instead, so that the close can be made
-/// polite (write side first, see [`linger`]).
-struct ReturnedOnDrop {
-    stream: Option<Stream>,
-    back: Option<oneshot::Sender<Stream>>,
-    /// Read before hyper had the stream (by the protocol sniff, or by a
-    /// parent that handed the connection over); hyper reads these first.
-    saved: Bytes,
-    /// Set by the connection task before it asks hyper to stop so as to
-    /// hand the connection over: hyper's closing then leaves the socket
-    /// open (a later [`linger`] still shuts it down when it is not handed
-    /// over).
-    stopping: Arc<AtomicBool>,
-    /// Whether anything was written once `stopping` was set: a response to
-    /// a request that was under way, which carries `Connection: close`
-    /// (draining began before), so the connection is not handed over.
-    wrote_while_stopping: bool,
-}
-
-impl ReturnedOnDrop {
-    fn new(
-        stream: Stream,
-        saved: Bytes,
-        back: oneshot::Sender<Stream>,
-        stopping: Arc<AtomicBool>,
-    ) -> ReturnedOnDrop {
-        ReturnedOnDrop {
-            stream: Some(stream),
-            back: Some(back),
-            saved,
-            stopping,
-            wrote_while_stopping: false,
-        }
-    }
-
-    fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
-        Pin::new(
-            self.get_mut()
-                .stream
-                .as_mut()
-                .expect("present until dropped"),
-        )
-    }
-
-    /// Takes the stream back from a connection hyper is done with: the
-    /// stream, the saved bytes hyper did not read, and whether anything was
-    /// written while stopping.
-    fn into_parts(mut self) -> (Stream, Bytes, bool) {
-        let stream = self.stream.take().expect("present until dropped");
-        (
-            stream,
-            std::mem::take(&mut self.saved),
-            self.wrote_while_stopping,
-        )
-    }
-
-    /// Serves the saved bytes; out of line, so later reads pay one branch.
-    #[cold]
-    #[inline(never)]
-    fn read_saved(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let n = self.saved.len().min(buf.remaining());
-        buf.put_slice(&self.saved.split_to(n));
-        if self.saved.is_empty() {
-            // An empty slice still holds the whole first-read buffer.
-            self.saved = Bytes::new();
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    fn note_write(&mut self) {
-        if !self.wrote_while_stopping {
-            self.wrote_while_stopping = self.stopping.load(Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for ReturnedOnDrop {
-    fn drop(&mut self) {
-        if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
-            // If the connection task is gone (cut), the stream just closes.
-            let _closed_if_nobody_waits = back.send(stream);
-        }
-    }
-}
-
-impl AsyncRead for ReturnedOnDrop {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.saved.is_empty() {
-            return self.read_saved(buf);
-        }
-        self.stream().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ReturnedOnDrop {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.note_write();
-        self.stream().poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.note_write();
-        self.stream().poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        // Both kinds of stream write vectored.
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream().poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.stopping.load(Ordering::Relaxed) {
-            return Poll::Ready(Ok(()));
-        }
-        self.stream().poll_shutdown(cx)
-    }
-}
 
 /// How far a connection got, and what to do with it next.
 enum Next {
@@ -257,29 +110,6 @@ pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream
     }
 }
 
-/// Whether these first bytes are HTTP/2's (`Some(true)`), HTTP/1's, or
-/// too few to tell.
-fn is_http2(first: &[u8]) -> Option<bool> {
-    let n = first.len().min(H2_PREFACE.len());
-    if first[..n] != H2_PREFACE[..n] {
-        Some(false)
-    } else if n == H2_PREFACE.len() {
-        Some(true)
-    } else {
-        None
-    }
-}
-
-/// Whether `first` holds a whole request head (it ends at an empty line).
-/// Until it does, a connection counts as idle: hyper takes a new
-/// connection's first request as begun with its first byte, and would then
-/// not let the connection go before answering it.
-fn has_whole_head(first: &[u8]) -> bool {
-    first.iter().enumerate().any(|(i, &b)| {
-        b == b'\n' && (first.get(i + 1) == Some(&b'\n') || first.get(i + 1..i + 3) == Some(b"\r\n"))
-    })
-}
-
 /// Reads until the first bytes tell the protocol, and for HTTP/1 until
 /// the first request head is whole (or too long to keep for a successor).
 /// Once accepting stopped, a connection that sent nothing by then is
@@ -323,7 +153,7 @@ async fn sniff<S: HttpService>(
                         return Next::Offer(stream, first.freeze());
                     }
                     Err(_) => {
-                        close_at = Some(lame_duck_close(&served.signals));
+                        close_at = Some(served.signals.lame_duck_close());
                         continue;
                     }
                 }
@@ -350,13 +180,6 @@ async fn sniff<S: HttpService>(
             Ok(_) => {}
         }
     }
-}
-
-/// When an idle connection entering its lame duck now closes: a moment
-/// drawn at random within the window, so that the closes of a stop are
-/// spread over it and no client's timer lines up with all of them.
-fn lame_duck_close(signals: &DrainSignals) -> Instant {
-    Instant::now() + spread(signals.lame_duck())
 }
 
 async fn serve_http1<S: HttpService>(
@@ -399,7 +222,7 @@ async fn serve_http1<S: HttpService>(
     }
     // Lame duck: a request already on its way is read and answered (with
     // Connection: close); an idle connection is closed at its moment.
-    let window = tokio::time::timeout_at(lame_duck_close(signals), Pin::new(&mut conn));
+    let window = tokio::time::timeout_at(signals.lame_duck_close(), Pin::new(&mut conn));
     let r = match unless(watch, Step::Cut, pin!(window)).await {
         Ok(Ok(r)) => r,
         Ok(Err(_close_now)) => {
@@ -580,7 +403,7 @@ async fn offer<S>(
         return Next::Sniff {
             stream,
             saved,
-            close_at: Some(lame_duck_close(signals)),
+            close_at: Some(signals.lame_duck_close()),
         };
     };
     let (fd, kind) = match into_fd(stream) {
@@ -607,7 +430,7 @@ async fn offer<S>(
             Ok(stream) => Next::Sniff {
                 stream,
                 saved,
-                close_at: Some(lame_duck_close(signals)),
+                close_at: Some(signals.lame_duck_close()),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "could not serve a connection given back");
@@ -615,43 +438,6 @@ async fn offer<S>(
             }
         },
     }
-}
-
-fn into_fd(stream: Stream) -> io::Result<(OwnedFd, Kind)> {
-    // Off the runtime first: a registration left behind would keep
-    // reporting the successor's traffic on this socket to this process.
-    Ok(match stream {
-        Either::Left(tcp) => (tcp.into_std()?.into(), Kind::Tcp),
-        Either::Right(unix) => (unix.into_std()?.into(), Kind::Unix),
-    })
-}
-
-/// A [`Stream`] of a connected socket handed over (or given back).
-pub(crate) fn from_fd(fd: OwnedFd, kind: Kind) -> io::Result<Stream> {
-    Ok(match kind {
-        Kind::Tcp => {
-            let s = std::net::TcpStream::from(fd);
-            s.set_nonblocking(true)?;
-            Either::Left(tokio::net::TcpStream::from_std(s)?)
-        }
-        Kind::Unix => {
-            let s = std::os::unix::net::UnixStream::from(fd);
-            s.set_nonblocking(true)?;
-            Either::Right(tokio::net::UnixStream::from_std(s)?)
-        }
-    })
-}
-
-/// A moment within `window`, uniformly at random (as HAProxy's
-/// `close-spread-time`).
-fn spread(window: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    // Each `RandomState` has fresh keys: its hash of nothing is a random
-    // number, which is all this needs.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    window.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// Closes politely: our side first (FIN), then wait, bounded, for the client
@@ -675,46 +461,5 @@ async fn linger(mut stream: Stream, signals: &DrainSignals) {
         _ = drain => {}
         _ = tokio::time::sleep(signals.lame_duck().max(Duration::from_millis(100))) => {}
         _ = signals.cut() => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_bytes_tell_the_protocol() {
-        assert_eq!(is_http2(b"GET / HTTP/1.1\r\n"), Some(false));
-        assert_eq!(is_http2(b"P"), None);
-        assert_eq!(is_http2(b"POST"), Some(false));
-        assert_eq!(is_http2(b"PRI * HTTP/2.0\r\n"), None);
-        assert_eq!(is_http2(H2_PREFACE), Some(true));
-        assert_eq!(
-            is_http2(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
-            Some(true)
-        );
-    }
-
-    #[test]
-    fn a_request_head_is_whole_at_its_empty_line() {
-        assert!(!has_whole_head(b"GET / HTTP/1.1\r\nHo"));
-        assert!(!has_whole_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
-        assert!(!has_whole_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r"));
-        assert!(has_whole_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(has_whole_head(b"GET / HTTP/1.1\nHost: x\n\n"));
-        assert!(has_whole_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"));
-    }
-
-    #[test]
-    fn closes_spread_over_the_whole_window() {
-        let window = Duration::from_secs(1);
-        let moments: Vec<Duration> = (0..1000).map(|_| spread(window)).collect();
-        assert!(moments.iter().all(|m| *m < window));
-        // Ten slices of the window, each hit: not all at one end.
-        let mut slices = [0u32; 10];
-        for m in &moments {
-            slices[(m.as_secs_f64() * 10.0) as usize] += 1;
-        }
-        assert!(slices.iter().all(|&n| n > 40), "{slices:?}");
     }
 }

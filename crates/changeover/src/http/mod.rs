@@ -24,6 +24,8 @@
 mod accept;
 mod connection;
 mod service;
+mod sniff;
+mod stream;
 
 pub(crate) use accept::serve;
 pub use service::{BoxError, HttpService};
