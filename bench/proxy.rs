@@ -6,6 +6,8 @@
 //! - directly;
 //! - through the changeover proxy (`changeover-proxy`'s `proxy` example:
 //!   the data plane of `changeover run --proxy`, served by plain hyper-util);
+//! - through `changeover run --proxy` itself, with `hello` as its child (the
+//!   library's serve path in front, a private Unix socket behind);
 //! - through nginx as a reverse proxy (`upstream` with `keepalive`,
 //!   `proxy_http_version 1.1`, the setup most people would put in front;
 //!   installed from the Debian package when missing, its rows left out if
@@ -13,8 +15,15 @@
 //!
 //! Prints a table per round and the medians with their ratios to direct.
 //!
+//! Then `--reloads` (50) reloads under keep-alive load through `changeover run
+//! --proxy` with a Node `http` child on fd 3 that closes its idle connections
+//! on SIGTERM (`crates/changeover-cli/tests/fixtures/node_fd3.js`): requests
+//! failed (the target is 0) and the handover time `changeover reload --wait`
+//! reports (start of the new child to its readiness, `--ready http:/`).
+//! Needs `node`; `--reloads 0` skips it.
+//!
 //! ```text
-//! cargo bench -p changeover-tests --bench proxy [-- --rounds 3 --seconds 5 --connections 64]
+//! cargo bench -p changeover-tests --bench proxy [-- --rounds 3 --seconds 5 --connections 64 --reloads 50]
 //! ```
 //!
 //! With `--instructions`, counts instructions per request instead, under
@@ -43,6 +52,7 @@ struct Options {
     rounds: usize,
     seconds: u64,
     connections: usize,
+    reloads: usize,
     /// Count instructions under callgrind instead of timing.
     instructions: bool,
     /// Where the callgrind files stay (`--instructions`).
@@ -50,7 +60,7 @@ struct Options {
 }
 
 fn options() -> Options {
-    let (mut rounds, mut seconds, mut connections) = (None, None, None);
+    let (mut rounds, mut seconds, mut connections, mut reloads) = (None, None, None, None);
     let (mut instructions, mut keep) = (false, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +73,7 @@ fn options() -> Options {
             "--rounds" => rounds = Some(num()),
             "--seconds" => seconds = Some(num() as u64),
             "--connections" => connections = Some(num()),
+            "--reloads" => reloads = Some(num()),
             "--instructions" => instructions = true,
             "--keep" => {
                 keep = Some(PathBuf::from(
@@ -80,6 +91,7 @@ fn options() -> Options {
             rounds: rounds.unwrap_or(1),
             seconds: seconds.unwrap_or(3),
             connections: connections.unwrap_or(8),
+            reloads: 0,
             instructions,
             keep,
         }
@@ -88,6 +100,7 @@ fn options() -> Options {
             rounds: rounds.unwrap_or(3),
             seconds: seconds.unwrap_or(5),
             connections: connections.unwrap_or(64),
+            reloads: reloads.unwrap_or(50),
             instructions,
             keep,
         }
@@ -103,8 +116,8 @@ fn options() -> Options {
     o
 }
 
-/// Release builds of `hello` and the `proxy` example.
-fn build() -> (PathBuf, PathBuf) {
+/// Release builds of `hello`, the `proxy` example and `changeover`.
+fn build() -> (PathBuf, PathBuf, PathBuf) {
     changeover_tests::build_release(&[
         "-p",
         "changeover-tests",
@@ -112,13 +125,119 @@ fn build() -> (PathBuf, PathBuf) {
         "changeover-proxy",
         "--examples",
     ]);
+    changeover_tests::build_release(&["-p", "changeover-cli"]);
     let exe = std::env::current_exe().unwrap();
-    let examples = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples");
-    (examples.join("hello"), examples.join("proxy"))
+    let release = exe.parent().and_then(Path::parent).unwrap();
+    let examples = release.join("examples");
+    (
+        examples.join("hello"),
+        examples.join("proxy"),
+        release.join("changeover"),
+    )
+}
+
+/// `changeover run --proxy` on `port` with `child`, its control socket in `dir`; returns once
+/// its first child is ready.
+async fn start_supervisor(
+    changeover: &Path,
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    child: &[&str],
+) -> Server {
+    let mut cmd = Command::new(changeover);
+    cmd.arg("run")
+        .arg("--proxy")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--control")
+        .arg(dir.join("control.sock"))
+        .args(extra)
+        .arg("--")
+        .args(child)
+        .env(
+            "RUST_LOG",
+            "warn,changeover_supervisor::machine::reload=info",
+        );
+    let mut sup = Server::start(cmd);
+    sup.wait_for_line("child is ready", DEADLINE).await;
+    sup
+}
+
+/// 50 reloads of a Node child under keep-alive load through `changeover run --proxy`.
+async fn reloads(changeover: &Path, dir: &Path, o: &Options) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/changeover-cli/tests/fixtures/node_fd3.js");
+    let port = free_port();
+    let script = script.display().to_string();
+    let mut sup = start_supervisor(
+        changeover,
+        dir,
+        port,
+        &["--ready", "http:/"],
+        &["node", &script],
+    )
+    .await;
+    let load = changeover_load::start(Config {
+        connections: o.connections,
+        duration: Some(Duration::from_secs(600)),
+        ..Config::new(Target::tcp(([127, 0, 0, 1], port).into()))
+    })
+    .unwrap();
+    load.wait_for_ok(1000, DEADLINE).await.unwrap();
+    let control = dir.join("control.sock");
+    let mut handovers = Vec::new();
+    let started = Instant::now();
+    for _ in 0..o.reloads {
+        let out = tokio::time::timeout(
+            DEADLINE,
+            Command::new(changeover)
+                .args(["reload", "--wait", "--control"])
+                .arg(&control)
+                .output(),
+        )
+        .await
+        .expect("reload --wait within the deadline")
+        .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "reload failed: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ms: f64 = said
+            .rsplit("in ")
+            .next()
+            .and_then(|s| s.trim().strip_suffix("ms"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no handover time in {said:?}"));
+        handovers.push(ms);
+        let ok = load.snapshot().ok;
+        load.wait_for_ok(ok + 200, DEADLINE).await.unwrap();
+    }
+    let took = started.elapsed();
+    let report = load.stop().await;
+    sup.signal(Signal::SIGTERM);
+    sup.wait_exit(DEADLINE).await;
+    handovers.sort_by(f64::total_cmp);
+    println!(
+        "\n# {} reloads of a Node child (closes idle connections on SIGTERM) through changeover run --proxy, {} keep-alive connections, in {:.1} s\n",
+        o.reloads,
+        o.connections,
+        took.as_secs_f64()
+    );
+    println!("| requests | failed | handover median ms | handover max ms |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {} | {} | {:.0} | {:.0} |",
+        report.requests,
+        report.failed(),
+        median(handovers.clone()),
+        handovers.last().copied().unwrap_or(0.0)
+    );
+    if report.failed() > 0 {
+        println!("\n{}", report.summary());
+    }
 }
 
 fn nginx() -> Option<PathBuf> {
@@ -239,7 +358,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let o = options();
-    let (hello_bin, proxy_bin) = build();
+    let (hello_bin, proxy_bin, changeover) = build();
     if o.instructions {
         proxy_instructions::run(&o, &hello_bin, &proxy_bin, nginx()).await;
         return;
@@ -265,7 +384,16 @@ async fn main() {
     let mut proxy = Server::start(proxy_cmd);
     proxy.wait_for_line("listening", DEADLINE).await;
 
-    let mut ways: Vec<(&str, u16)> = vec![("direct", hello_port), ("changeover proxy", proxy_port)];
+    let run_port = free_port();
+    let hello_arg = hello_bin.display().to_string();
+    let mut supervisor =
+        start_supervisor(&changeover, scratch.path(), run_port, &[], &[&hello_arg]).await;
+
+    let mut ways: Vec<(&str, u16)> = vec![
+        ("direct", hello_port),
+        ("changeover proxy", proxy_port),
+        ("changeover run --proxy", run_port),
+    ];
     let nginx_port = free_port();
     let nginx = match nginx() {
         Some(bin) => {
@@ -312,10 +440,12 @@ async fn main() {
             median(figures[i].iter().map(|f| f.2).collect()),
         );
     }
-    if ways.len() == 3 {
-        let p = median(figures[1].iter().map(|f| f.0).collect());
-        let n = median(figures[2].iter().map(|f| f.0).collect());
-        println!("\nchangeover proxy / nginx: {:.2}", p / n);
+    if ways.len() == 4 {
+        let n = median(figures[3].iter().map(|f| f.0).collect());
+        for i in [1, 2] {
+            let p = median(figures[i].iter().map(|f| f.0).collect());
+            println!("\n{} / nginx: {:.2}", ways[i].0, p / n);
+        }
     }
 
     if let Some(mut n) = nginx {
@@ -329,4 +459,12 @@ async fn main() {
     proxy.wait_exit(DEADLINE).await;
     hello.signal(Signal::SIGTERM);
     hello.wait_exit(DEADLINE).await;
+    supervisor.signal(Signal::SIGTERM);
+    supervisor.wait_exit(DEADLINE).await;
+
+    if o.reloads > 0 {
+        let dir = scratch.path().join("reloads");
+        std::fs::create_dir_all(&dir).unwrap();
+        reloads(&changeover, &dir, &o).await;
+    }
 }

@@ -25,6 +25,8 @@ fn demo_fails_no_request_and_the_naive_restart_does() {
     };
     assert_eq!(failed("self-upgrade"), 0, "{context}");
     assert_eq!(failed("supervisor reload"), 0, "{context}");
+    // The child that closes idle connections on SIGTERM, reloaded through --proxy.
+    assert_eq!(failed("proxy reload (idle-closing)"), 0, "{context}");
     assert_eq!(failed("kubernetes stop"), 0, "{context}");
     assert!(failed("naive stop-and-start") > 0, "{context}");
     assert!(stdout.contains("no request failed."), "{context}");

@@ -60,6 +60,21 @@ pub enum FlagError {
         /// What was written.
         value: String,
     },
+    /// `--ready http:` without a path.
+    ReadyPath {
+        /// What was written.
+        value: String,
+    },
+    /// `--upstream` in neither of its forms.
+    Upstream {
+        /// What was written.
+        value: String,
+    },
+    /// A flag that means something only with `--proxy`, given without it.
+    NeedsProxy {
+        /// The flag as written (`--upstream`, `--ready http:/x`).
+        flag: String,
+    },
     /// `--ready delay:` not shorter than `--ready-timeout`.
     DelayNotBeforeTimeout {
         /// The delay.
@@ -100,7 +115,19 @@ impl fmt::Display for FlagError {
             ),
             FlagError::Ready { value } => write!(
                 f,
-                "--ready {value:?}: not a readiness check; write notify, delay:DURATION (e.g. delay:2s) or exec:COMMAND"
+                "--ready {value:?}: not a readiness check; write notify, delay:DURATION (e.g. delay:2s), exec:COMMAND or (with --proxy) http:PATH"
+            ),
+            FlagError::ReadyPath { value } => write!(
+                f,
+                "--ready {value:?}: the path is missing; write http: and the path to GET on the new child, e.g. http:/healthz"
+            ),
+            FlagError::Upstream { value } => write!(
+                f,
+                "--upstream {value:?}: not an upstream; write fd (a private socket at fd 3, the default) or env:VAR (a free loopback port in $VAR, e.g. env:PORT)"
+            ),
+            FlagError::NeedsProxy { flag } => write!(
+                f,
+                "{flag} needs --proxy: without it the child serves the public sockets itself; add --proxy, or drop {flag}"
             ),
             FlagError::DelayNotBeforeTimeout { delay, timeout } => write!(
                 f,

@@ -72,7 +72,7 @@ pub const DEFAULT_MAX_DRAINING: usize = 4;
     feature = "clap",
     command(
         about = "Run a server with zero-downtime reloads and the Kubernetes stop sequence (also as PID 1)",
-        after_help = "Durations read like 500ms, 5s, 1m. Signals like TERM, SIGQUIT or 15.\n\nThe reload signal (SIGHUP) or `changeover reload` starts a new child on the same sockets; once it is ready the old one gets the stop signal. SIGTERM/SIGINT or `changeover prestop` stop: /readyz turns 503, the child serves on for the stop delay, then gets the stop signal, then SIGKILL at the drain deadline.\n\nExit status: the child's (128 + signal when a signal ended it), 127 command not found, 126 not executable, 2 bad usage, 1 a socket or file could not be set up.\n\nExamples:\n  changeover run --listen 0.0.0.0:8080 --health 0.0.0.0:9090 -- ./server\n  changeover run --listen http=0.0.0.0:8080 --ready delay:2s --stop-signal QUIT -- python3 app.py"
+        after_help = "Durations read like 500ms, 5s, 1m. Signals like TERM, SIGQUIT or 15.\n\nThe reload signal (SIGHUP) or `changeover reload` starts a new child on the same sockets; once it is ready the old one gets the stop signal. SIGTERM/SIGINT or `changeover prestop` stop: /readyz turns 503, the child serves on for the stop delay, then gets the stop signal, then SIGKILL at the drain deadline.\n\nWith --proxy the supervisor holds the client connections: a reload routes new requests to the new child and stops the old one once nothing is in flight to it; a stop answers with Connection: close through the stop delay, then closes the client connections and only then stops the child. It costs a hop per request (see the README).\n\nExit status: the child's (128 + signal when a signal ended it), 127 command not found, 126 not executable, 2 bad usage, 1 a socket or file could not be set up.\n\nExamples:\n  changeover run --listen 0.0.0.0:8080 --health 0.0.0.0:9090 -- ./server\n  changeover run --listen http=0.0.0.0:8080 --ready delay:2s --stop-signal QUIT -- python3 app.py\n  changeover run --proxy --listen 0.0.0.0:8080 --ready http:/ -- node server.js\n  changeover run --proxy --upstream env:PORT --listen 0.0.0.0:8080 -- python3 app.py"
     )
 )]
 pub struct RunArgs {
@@ -95,11 +95,13 @@ pub struct RunArgs {
     #[cfg_attr(feature = "clap", arg(long, value_name = "ADDR"))]
     pub health: Option<String>,
 
-    /// How a new child shows it is ready: READY=1 on NOTIFY_SOCKET, a fixed delay, or a probe
-    /// command run (by /bin/sh, with CHANGEOVER_CHILD_PID set) until it exits 0 [default: notify].
+    /// How a new child shows it is ready: READY=1 on NOTIFY_SOCKET, a fixed delay, a probe
+    /// command run (by /bin/sh, with CHANGEOVER_CHILD_PID set) until it exits 0, or (with
+    /// --proxy) GET PATH on the child's own upstream until it answers 2xx [default: notify; with
+    /// --proxy --upstream env:VAR, a connection to its port].
     #[cfg_attr(
         feature = "clap",
-        arg(long, value_name = "notify|delay:DURATION|exec:COMMAND")
+        arg(long, value_name = "notify|delay:DURATION|exec:COMMAND|http:PATH")
     )]
     pub ready: Option<String>,
 
@@ -129,6 +131,24 @@ pub struct RunArgs {
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub max_draining: Option<String>,
 
+    /// Serve the --listen sockets here (HTTP/1.1 and HTTP/2) and forward each request to the
+    /// newest ready child over a private upstream of its own: an old child gets its stop signal
+    /// only once no request is in flight to it, so whatever it does on SIGTERM (closing idle
+    /// keep-alive connections, exiting at once) no client sees. /livez and /readyz stay on
+    /// --health.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub proxy: bool,
+
+    /// With --proxy, how each child gets its upstream: fd, a private Unix socket at fd 3
+    /// (LISTEN_FDS, name http); or env:VAR, a free loopback port in $VAR (and HOST=127.0.0.1)
+    /// that the child binds itself [default: fd].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "fd|env:VAR"))]
+    pub upstream: Option<String>,
+
+    /// With --proxy, do not add X-Forwarded-For, X-Forwarded-Proto and Forwarded.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub no_forwarded_headers: bool,
+
     /// The server's command, after --.
     #[cfg_attr(feature = "clap", arg(last = true, value_name = "COMMAND"))]
     pub command: Vec<OsString>,
@@ -144,6 +164,13 @@ pub enum ReadyMode {
     /// This command (run by `/bin/sh -c`, with `CHANGEOVER_CHILD_PID` set) is
     /// run until it exits 0.
     Exec(String),
+    /// `http:PATH` (with `--proxy`): `GET PATH` on the generation's own
+    /// upstream, repeated until it is answered 2xx.
+    Http(String),
+    /// With `--proxy --upstream env:VAR` when no `--ready` is given: a
+    /// connection to the generation's port succeeds (the child binds it
+    /// itself, so that proves it listens). Not written as a flag value.
+    Connect,
 }
 
 impl fmt::Display for ReadyMode {
@@ -152,8 +179,40 @@ impl fmt::Display for ReadyMode {
             ReadyMode::Notify => write!(f, "notify"),
             ReadyMode::Delay(d) => write!(f, "delay:{}", format_duration(*d)),
             ReadyMode::Exec(c) => write!(f, "exec:{c}"),
+            ReadyMode::Http(p) => write!(f, "http:{p}"),
+            ReadyMode::Connect => write!(f, "connect"),
         }
     }
+}
+
+/// How a generation's private upstream is given to it (`--upstream`, with `--proxy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// `fd` (the default): a listening Unix socket of its own, in a directory
+    /// only the supervisor's user can enter, passed at fd 3 by the systemd
+    /// protocol under the name `http`.
+    Fd,
+    /// `env:VAR`: a free loopback TCP port, in `VAR` (and `HOST=127.0.0.1`);
+    /// the child binds it itself.
+    Env(String),
+}
+
+impl fmt::Display for UpstreamMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamMode::Fd => write!(f, "fd"),
+            UpstreamMode::Env(var) => write!(f, "env:{var}"),
+        }
+    }
+}
+
+/// `--proxy`: the supervisor serves the public sockets and forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyFlags {
+    /// How each generation gets its private upstream.
+    pub upstream: UpstreamMode,
+    /// Add `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded`.
+    pub forwarded_headers: bool,
 }
 
 /// One `--listen`: the name it gets in `LISTEN_FDNAMES` and its address, not yet resolved.
@@ -192,6 +251,8 @@ pub struct RunFlags {
     pub reload_signal: Signal,
     /// How many old generations may drain at once.
     pub max_draining: usize,
+    /// `--proxy`, if given.
+    pub proxy: Option<ProxyFlags>,
     /// The program to run.
     pub program: OsString,
     /// Its arguments.
@@ -226,12 +287,47 @@ impl RunArgs {
                 })
             })
             .transpose()?;
-        let ready = self
-            .ready
-            .as_deref()
-            .map(parse_ready)
-            .transpose()?
-            .unwrap_or(ReadyMode::Notify);
+        let proxy = if self.proxy {
+            let upstream = self
+                .upstream
+                .as_deref()
+                .map(parse_upstream)
+                .transpose()?
+                .unwrap_or(UpstreamMode::Fd);
+            Some(ProxyFlags {
+                upstream,
+                forwarded_headers: !self.no_forwarded_headers,
+            })
+        } else {
+            if let Some(v) = &self.upstream {
+                parse_upstream(v)?;
+                return Err(FlagError::NeedsProxy {
+                    flag: "--upstream".into(),
+                });
+            }
+            if self.no_forwarded_headers {
+                return Err(FlagError::NeedsProxy {
+                    flag: "--no-forwarded-headers".into(),
+                });
+            }
+            None
+        };
+        let ready = self.ready.as_deref().map(parse_ready).transpose()?;
+        if let (Some(ReadyMode::Http(path)), None) = (&ready, &proxy) {
+            return Err(FlagError::NeedsProxy {
+                flag: format!("--ready http:{path}"),
+            });
+        }
+        // With the fd upstream the socket listens before the child runs, so
+        // only the child can say when it serves (READY=1); a child that binds
+        // $VAR itself shows it by accepting a connection there.
+        let ready = ready.unwrap_or(match &proxy {
+            Some(ProxyFlags {
+                upstream: UpstreamMode::Env(_),
+                ..
+            }) => ReadyMode::Connect,
+            _ => ReadyMode::Notify,
+        });
         let ready_timeout = duration_flag(
             "--ready-timeout",
             self.ready_timeout.as_deref(),
@@ -300,6 +396,7 @@ impl RunArgs {
             stop_signal,
             reload_signal,
             max_draining,
+            proxy,
             program,
             args: command.collect(),
         })
@@ -386,7 +483,44 @@ pub fn parse_ready(value: &str) -> Result<ReadyMode, FlagError> {
         }
         return Ok(ReadyMode::Exec(cmd.to_owned()));
     }
+    if let Some(path) = value.strip_prefix("http:") {
+        if path.trim().is_empty() {
+            return Err(FlagError::ReadyPath {
+                value: value.to_owned(),
+            });
+        }
+        if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        return Ok(ReadyMode::Http(path.to_owned()));
+    }
     Err(bad())
+}
+
+/// Reads `--upstream`: `fd`, or `env:VAR` with VAR a shell variable name.
+///
+/// ```
+/// use changeover_flags::run::{UpstreamMode, parse_upstream};
+/// assert_eq!(parse_upstream("env:PORT").unwrap(), UpstreamMode::Env("PORT".into()));
+/// assert!(parse_upstream("env:8080").is_err());
+/// ```
+pub fn parse_upstream(value: &str) -> Result<UpstreamMode, FlagError> {
+    if value == "fd" {
+        return Ok(UpstreamMode::Fd);
+    }
+    let var = value.strip_prefix("env:").unwrap_or_default();
+    let mut chars = var.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(UpstreamMode::Env(var.to_owned()))
+    } else {
+        Err(FlagError::Upstream {
+            value: value.to_owned(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -493,11 +627,37 @@ mod tests {
             ),
             (
                 args(|a| a.ready = Some("tcp:8080".into())),
-                "--ready \"tcp:8080\": not a readiness check; write notify, delay:DURATION (e.g. delay:2s) or exec:COMMAND".into(),
+                "--ready \"tcp:8080\": not a readiness check; write notify, delay:DURATION (e.g. delay:2s), exec:COMMAND or (with --proxy) http:PATH".into(),
             ),
             (
                 args(|a| a.ready = Some("exec: ".into())),
-                "--ready \"exec: \": not a readiness check; write notify, delay:DURATION (e.g. delay:2s) or exec:COMMAND".into(),
+                "--ready \"exec: \": not a readiness check; write notify, delay:DURATION (e.g. delay:2s), exec:COMMAND or (with --proxy) http:PATH".into(),
+            ),
+            (
+                args(|a| {
+                    a.proxy = true;
+                    a.upstream = Some("tcp:8080".into());
+                }),
+                "--upstream \"tcp:8080\": not an upstream; write fd (a private socket at fd 3, the default) or env:VAR (a free loopback port in $VAR, e.g. env:PORT)".into(),
+            ),
+            (
+                args(|a| {
+                    a.proxy = true;
+                    a.ready = Some("http:".into());
+                }),
+                "--ready \"http:\": the path is missing; write http: and the path to GET on the new child, e.g. http:/healthz".into(),
+            ),
+            (
+                args(|a| a.upstream = Some("env:PORT".into())),
+                "--upstream needs --proxy: without it the child serves the public sockets itself; add --proxy, or drop --upstream".into(),
+            ),
+            (
+                args(|a| a.ready = Some("http:/healthz".into())),
+                "--ready http:/healthz needs --proxy: without it the child serves the public sockets itself; add --proxy, or drop --ready http:/healthz".into(),
+            ),
+            (
+                args(|a| a.no_forwarded_headers = true),
+                "--no-forwarded-headers needs --proxy: without it the child serves the public sockets itself; add --proxy, or drop --no-forwarded-headers".into(),
             ),
             (
                 args(|a| a.ready = Some("delay:2m".into())),
@@ -519,6 +679,35 @@ mod tests {
         for (a, want) in cases {
             assert_eq!(a.check().unwrap_err().to_string(), want, "{a:?}");
         }
+    }
+
+    /// In proxy mode the default readiness follows the upstream: with `fd` the socket listens
+    /// before the child runs (only READY=1 can tell), with `env:VAR` the child binds it itself
+    /// (a connection accepted tells).
+    #[test]
+    fn proxy_defaults_follow_the_upstream() {
+        let flags = args(|a| a.proxy = true).check().unwrap();
+        let p = flags.proxy.unwrap();
+        assert_eq!(p.upstream, UpstreamMode::Fd);
+        assert!(p.forwarded_headers);
+        assert_eq!(flags.ready, ReadyMode::Notify);
+        let flags = args(|a| {
+            a.proxy = true;
+            a.upstream = Some("env:PORT".into());
+            a.no_forwarded_headers = true;
+        })
+        .check()
+        .unwrap();
+        assert_eq!(flags.ready, ReadyMode::Connect);
+        let p = flags.proxy.unwrap();
+        assert_eq!(p.upstream, UpstreamMode::Env("PORT".into()));
+        assert!(!p.forwarded_headers);
+        assert!(args(|_| {}).check().unwrap().proxy.is_none());
+        assert_eq!(
+            parse_ready("http:/healthz?full=1").unwrap(),
+            ReadyMode::Http("/healthz?full=1".into())
+        );
+        assert!(parse_ready("http:healthz").is_err());
     }
 
     #[test]

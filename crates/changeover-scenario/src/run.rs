@@ -21,7 +21,8 @@ pub async fn run(
 ) -> Result<Outcome, ScenarioError> {
     match scenario {
         Scenario::SelfUpgrade => self_upgrade::run(setup, progress).await,
-        Scenario::SupervisorReload => supervisor_reload::run(setup, progress).await,
+        Scenario::SupervisorReload => supervisor_reload::run(setup, progress, false).await,
+        Scenario::ProxyReload => supervisor_reload::run(setup, progress, true).await,
         Scenario::KubernetesStop => kubernetes_stop::run(setup, progress).await,
         Scenario::NaiveRestart => naive_restart::run(setup, progress).await,
     }

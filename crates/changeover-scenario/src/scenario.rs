@@ -17,6 +17,10 @@ pub enum Scenario {
     /// `changeover run` with the server as its child, then `changeover reload --wait`,
     /// [`Setup::restarts`](crate::Setup::restarts) times.
     SupervisorReload,
+    /// As [`Scenario::SupervisorReload`], with `changeover run --proxy`: the supervisor holds
+    /// the client connections and forwards to the newest ready child, so a child that mishandles
+    /// its connections on SIGTERM (closes idle keep-alive ones) fails nothing.
+    ProxyReload,
     /// One stop the Kubernetes way: SIGTERM to a server with a
     /// [`KUBERNETES_STOP_DELAY`](crate::KUBERNETES_STOP_DELAY), while the load goes on for
     /// [`ENDPOINT_LAG`](crate::ENDPOINT_LAG) (the time the endpoint takes to leave the load
@@ -42,6 +46,7 @@ impl Scenario {
         match self {
             Scenario::SelfUpgrade => "self-upgrade (SIGHUP)",
             Scenario::SupervisorReload => "supervisor reload",
+            Scenario::ProxyReload => "supervisor reload --proxy",
             Scenario::KubernetesStop => "kubernetes stop (2s delay)",
             Scenario::NaiveRestart => "naive stop-and-start",
         }

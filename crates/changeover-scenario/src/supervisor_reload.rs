@@ -1,5 +1,6 @@
 //! [`Scenario::SupervisorReload`](crate::Scenario::SupervisorReload): `changeover run` with the
-//! server as its child, then `changeover reload --wait`, N times.
+//! server as its child, then `changeover reload --wait`, N times; and
+//! [`Scenario::ProxyReload`](crate::Scenario::ProxyReload), the same with `--proxy`.
 
 use std::ffi::OsString;
 
@@ -13,6 +14,7 @@ use crate::{Outcome, Progress, Scenario, ScenarioError, Setup};
 pub(crate) async fn run(
     setup: &Setup,
     progress: &mut dyn FnMut(Progress<'_>),
+    proxy: bool,
 ) -> Result<Outcome, ScenarioError> {
     let rx = notify_receiver()?;
     let port = free_port()?;
@@ -25,15 +27,18 @@ pub(crate) async fn run(
             source,
         })?;
     let control = scratch.path().join("control.sock");
-    let mut argv: Vec<OsString> = vec![
-        "run".into(),
+    let mut argv: Vec<OsString> = vec!["run".into()];
+    if proxy {
+        argv.push("--proxy".into());
+    }
+    argv.extend::<[OsString; 6]>([
         "--listen".into(),
         format!("127.0.0.1:{port}").into(),
         "--control".into(),
         control.clone().into(),
         "--".into(),
         setup.server.program.clone().into(),
-    ];
+    ]);
     argv.extend(setup.server.args.iter().cloned());
     let (mut supervisor, pid) = spawn_ready(&setup.changeover, &argv, &rx, setup.deadline).await?;
     // Keep reading what the supervisor reports on every reload.
@@ -73,7 +78,11 @@ pub(crate) async fn run(
         source,
     })?;
     Ok(Outcome {
-        scenario: Scenario::SupervisorReload,
+        scenario: if proxy {
+            Scenario::ProxyReload
+        } else {
+            Scenario::SupervisorReload
+        },
         restarts: setup.restarts,
         report,
         steady_p99: Some(steady),

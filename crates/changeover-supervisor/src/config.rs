@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use changeover::ListenAddr;
-pub use changeover_flags::run::{DEFAULT_MAX_DRAINING, ReadyMode};
+pub use changeover_flags::run::{
+    DEFAULT_MAX_DRAINING, ProxyFlags as ProxyConfig, ReadyMode, UpstreamMode,
+};
 use changeover_flags::{Addr, run::RunFlags};
 /// Signals as users write them; the grammar is shared with `changeover lint` (`changeover-flags`).
 pub use changeover_flags::{parse_signal, signal_name};
@@ -94,6 +96,10 @@ pub struct Timing {
     pub stop_signal: Signal,
     /// How many old generations may drain at once.
     pub max_draining: usize,
+    /// Proxy mode (`--proxy`): a generation gets requests once ready, an old
+    /// one gets its stop signal only once nothing is in flight to it, and a
+    /// stop drains the client connections before any child is signalled.
+    pub proxy: bool,
 }
 
 /// A checked configuration of `changeover run`.
@@ -116,6 +122,8 @@ pub struct Config {
     pub timing: Timing,
     /// The signal that starts a reload.
     pub reload_signal: Signal,
+    /// `--proxy`, if given.
+    pub proxy: Option<ProxyConfig>,
     /// The program to run.
     pub program: OsString,
     /// Its arguments.
@@ -162,8 +170,10 @@ impl Config {
                 drain_timeout: flags.drain_timeout,
                 stop_signal: flags.stop_signal,
                 max_draining: flags.max_draining,
+                proxy: flags.proxy.is_some(),
             },
             reload_signal: flags.reload_signal,
+            proxy: flags.proxy,
             program: flags.program,
             args: flags.args,
         })
@@ -227,6 +237,20 @@ mod tests {
         );
         assert_eq!(c.listen[2].addr, ListenAddr::Unix("/run/a=b.sock".into()));
         assert!(matches!(&c.health, Some(ListenAddr::Tcp(a)) if a.port() == 9090));
+    }
+
+    #[test]
+    fn proxy_mode_reaches_the_machine_and_the_plane() {
+        let c = config(|o| {
+            o.proxy = true;
+            o.upstream = Some("env:PORT".into());
+        })
+        .unwrap();
+        assert!(c.timing.proxy);
+        assert_eq!(c.timing.ready, ReadyMode::Connect);
+        assert_eq!(c.proxy.unwrap().upstream, UpstreamMode::Env("PORT".into()));
+        let c = config(|_| {}).unwrap();
+        assert!(!c.timing.proxy && c.proxy.is_none());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! - `/livez`: 200 while the supervisor runs.
 //! - `/readyz`: 200 while a child is ready and no stop began; 503 otherwise.
-//! - `/metrics`: the Prometheus text format.
+//! - `/metrics`: the Prometheus text format (with `--proxy`, the proxy's
+//!   series after the supervisor's).
 //!
 //! A request hyper cannot parse gets its 400, a request head longer than
 //! 8 KiB its 431, a request whose target is not a path (`*`, an absolute
@@ -70,8 +71,13 @@ pub fn route(method: &str, path: &str, snapshot: &Snapshot) -> Answer {
     }
 }
 
-/// Answers health requests until the runtime ends.
-pub async fn serve(mut listener: TokioListener, snapshots: watch::Receiver<Snapshot>) {
+/// Answers health requests until the runtime ends; `proxy`'s series are
+/// added to `/metrics`.
+pub async fn serve(
+    mut listener: TokioListener,
+    snapshots: watch::Receiver<Snapshot>,
+    proxy: Option<changeover_proxy::Proxy>,
+) {
     loop {
         match listener.accept().await {
             Ok(accepted) => {
@@ -79,7 +85,7 @@ pub async fn serve(mut listener: TokioListener, snapshots: watch::Receiver<Snaps
                     Either::Left((tcp, _)) => Either::Left(tcp),
                     Either::Right((unix, _)) => Either::Right(unix),
                 };
-                tokio::spawn(answer(stream, snapshots.clone()));
+                tokio::spawn(answer(stream, snapshots.clone(), proxy.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "health accept failed");
@@ -90,12 +96,15 @@ pub async fn serve(mut listener: TokioListener, snapshots: watch::Receiver<Snaps
 }
 
 /// Serves one connection: one request, one answer, then the connection closes.
-async fn answer<S>(stream: S, snapshots: watch::Receiver<Snapshot>)
-where
+async fn answer<S>(
+    stream: S,
+    snapshots: watch::Receiver<Snapshot>,
+    proxy: Option<changeover_proxy::Proxy>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-        let response = respond(&request, &snapshots.borrow());
+        let response = respond(&request, &snapshots.borrow(), proxy.as_ref());
         async move { Ok::<_, Infallible>(response) }
     });
     let served = http1::Builder::new()
@@ -111,11 +120,19 @@ where
 }
 
 /// The response to one parsed request.
-fn respond<B>(request: &Request<B>, snapshot: &Snapshot) -> Response<Full<Bytes>> {
+fn respond<B>(
+    request: &Request<B>,
+    snapshot: &Snapshot,
+    proxy: Option<&changeover_proxy::Proxy>,
+) -> Response<Full<Bytes>> {
     let uri = request.uri();
     // Only the origin form (`GET /readyz`) names a route; `*` and absolute URLs do not.
     let answer = if uri.authority().is_none() && uri.path().starts_with('/') {
-        route(request.method().as_str(), uri.path(), snapshot)
+        let mut answer = route(request.method().as_str(), uri.path(), snapshot);
+        if let (Some(p), "/metrics", 200) = (proxy, uri.path(), answer.status) {
+            p.metrics().render_into(&mut answer.body);
+        }
+        answer
     } else {
         Answer {
             status: 400,
@@ -172,7 +189,7 @@ mod tests {
             ready: true,
             ..Snapshot::default()
         });
-        let task = tokio::spawn(answer(server, rx));
+        let task = tokio::spawn(answer(server, rx, None));
         client
             .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
@@ -188,7 +205,7 @@ mod tests {
     async fn exchange(request: &[u8], snapshot: Snapshot) -> String {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let (_tx, rx) = watch::channel(snapshot);
-        let task = tokio::spawn(answer(server, rx));
+        let task = tokio::spawn(answer(server, rx, None));
         client.write_all(request).await.unwrap();
         let mut out = Vec::new();
         client.read_to_end(&mut out).await.unwrap();
@@ -288,7 +305,7 @@ mod tests {
     async fn a_client_that_stalls_is_cut_off() {
         let (mut client, server) = tokio::io::duplex(4096);
         let (_tx, rx) = watch::channel(Snapshot::default());
-        let task = tokio::spawn(answer(server, rx));
+        let task = tokio::spawn(answer(server, rx, None));
         let began = tokio::time::Instant::now();
         client.write_all(b"GET /readyz HTTP/1.1\r\n").await.unwrap();
         let mut out = Vec::new();

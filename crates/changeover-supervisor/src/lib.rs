@@ -22,6 +22,8 @@
 //! | Starting | `--ready-timeout` passes, or the probe cannot be started | Killed (SIGKILL to its group), then gone: rolled back |
 //! | Starting | a stop began | Abandoned: neither timed nor promoted |
 //! | Ready | a successor became ready, or the stop delay passed | Draining: the stop signal is sent |
+//! | Ready (`--proxy`) | a successor became ready, or the client connections closed after the stop delay | Retired: no new request goes to it |
+//! | Retired | nothing is in flight to it, or `--drain-timeout` passed (its tunnels are cut) | Draining: the stop signal is sent; SIGKILL at the same deadline, at least 1 s after the signal |
 //! | Abandoned | the stop delay passed | Draining: the stop signal is sent |
 //! | Draining (kill deadline) | it exits, or `--drain-timeout` passes (SIGKILL to its group) | gone (Killed until reaped) |
 //!
@@ -48,6 +50,18 @@
 //! second SIGTERM/SIGINT skips what is left of the delay, sends the stop
 //! signal again (a changeover server then cuts its connections) and kills
 //! what is left [`FORCE_GRACE`](machine::FORCE_GRACE) later; a third kills at once.
+//!
+//! **Proxy mode** (`--proxy`): the public sockets are the supervisor's own,
+//! served with the library's serve path ([`changeover::http::Server`]), and no
+//! child gets them; each generation gets a private upstream instead (a Unix
+//! socket in a 0700 directory at fd 3, or a free loopback port in `$VAR`),
+//! and every request goes to the newest ready generation
+//! ([`changeover_proxy`]). A reload *retires* the old generation, which
+//! gets its stop signal only once nothing is in flight to it; a stop turns
+//! on `Connection: close` at once, stops accepting at the end of the delay,
+//! and retires the children only once the client connections are closed.
+//! Readiness may be `http:PATH`, checked on the generation's own upstream.
+//! [`proxy`] is that side of the seam.
 //!
 //! **The child dies on its own**: the supervisor exits with its status once
 //! every child is gone, unless a reload is bringing up a successor.
@@ -76,7 +90,8 @@
 //! [`control`] and [`protocol`] are the control socket, [`health`] the
 //! `/livez`, `/readyz`, `/metrics` responder (hyper's HTTP/1.1), [`metrics`]
 //! the counters, [`signals`] the signal table, [`process`] the real
-//! processes and the reaper.
+//! processes and the reaper, [`proxy`] the data plane's side of the real
+//! processes in proxy mode.
 //!
 //! # Example
 //!
@@ -95,7 +110,7 @@
 //! #[derive(Default)]
 //! struct Fake { next: u32, signals: Vec<(u32, Signal)> }
 //! impl Processes for Fake {
-//!     fn start_child(&mut self) -> Result<u32, SpawnError> { self.next += 1; Ok(100 + self.next) }
+//!     fn start_child(&mut self, _: u64) -> Result<u32, SpawnError> { self.next += 1; Ok(100 + self.next) }
 //!     fn start_probe(&mut self, _: u32) -> Result<u32, SpawnError> { unreachable!() }
 //!     fn signal(&mut self, pid: u32, s: Signal) { self.signals.push((pid, s)) }
 //!     fn kill_group(&mut self, _: u32) {}
@@ -110,6 +125,7 @@
 //!     drain_timeout: Duration::from_secs(20),
 //!     stop_signal: Signal::SIGTERM,
 //!     max_draining: 4,
+//!     proxy: false,
 //! };
 //! let now = Instant::now();
 //! let (mut m, snapshot) = Machine::new(timing, Fake::default(), None, now);
@@ -130,6 +146,7 @@ pub mod machine;
 pub mod metrics;
 pub mod process;
 pub mod protocol;
+pub mod proxy;
 pub mod run;
 pub mod signals;
 

@@ -13,12 +13,12 @@
 //! | module | holds |
 //! | --- | --- |
 //! | `seam` | [`Processes`] and [`Event`]: the machine's two edges |
-//! | `generation` | a child and its phase (starting, abandoned, ready, draining, killed), as data |
+//! | `generation` | a child and its phase (starting, abandoned, ready, retired, draining, killed), as data |
 //! | `state` | the machine's data: generations, its mode (running, reloading, stopping, exiting), counters; `status`, the [`Snapshot`], sending the stop signal and SIGKILL |
 //! | `failure` | [`Refusal`] and [`ReloadFailure`]: why a reload did not happen |
 //! | `reload` | spawn, readiness, takeover, rollback, `--max-draining` |
-//! | `stop` | stop signals, prestop, the stop delay, the forced stop |
-//! | `children` | exits, notifications, forwarded signals |
+//! | `stop` | stop signals, prestop, the stop delay, the front's drain (proxy mode), the forced stop |
+//! | `children` | exits, notifications, a retired child drained (proxy mode), forwarded signals |
 //! | `drive` | [`Machine::handle`], the clock ([`Machine::next_deadline`], [`Machine::tick`]) and [`drive()`] |
 //!
 //! Each module uses (imports from, or calls methods defined in) only modules

@@ -25,6 +25,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::machine::Processes;
+use crate::proxy::{Plane, Prepared};
 
 /// Held while a child is started and while reaping, never across an await.
 static SPAWN_OR_REAP: Mutex<()> = Mutex::new(());
@@ -52,20 +53,42 @@ pub struct RealProcesses {
     pub notify_socket: OsString,
     /// The `exec:` readiness probe, if any.
     pub probe: Option<String>,
+    /// With `--proxy`: each child's private upstream, the routing table and
+    /// the public side (then `listeners` is empty: the public sockets are
+    /// the supervisor's alone).
+    pub proxy: Option<Plane>,
 }
 
 impl Processes for RealProcesses {
-    fn start_child(&mut self) -> Result<u32, SpawnError> {
-        let spec = ChildSpec {
-            program: self.program.clone(),
-            argv0: self.program.clone(),
-            args: self.args.clone(),
-            env: self.env.clone(),
-            listeners: self
+    fn start_child(&mut self, generation: u64) -> Result<u32, SpawnError> {
+        let prepared = match &mut self.proxy {
+            Some(plane) => Some(
+                plane
+                    .prepare(generation)
+                    .map_err(|e| SpawnError::Other("the child's upstream socket".into(), e))?,
+            ),
+            None => None,
+        };
+        let mut env = self.env.clone();
+        let listeners = match &prepared {
+            None => self
                 .listeners
                 .iter()
                 .map(|(n, fd)| (n.clone(), fd.as_fd()))
                 .collect(),
+            Some(Prepared::Socket(l)) => vec![("http".to_owned(), l.as_fd())],
+            Some(Prepared::Env(vars)) => {
+                env.retain(|(k, _)| !vars.iter().any(|(v, _)| k == v.as_str()));
+                env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+                Vec::new()
+            }
+        };
+        let spec = ChildSpec {
+            program: self.program.clone(),
+            argv0: self.program.clone(),
+            args: self.args.clone(),
+            env,
+            listeners,
             notify_socket: Some(self.notify_socket.clone()),
             own_process_group: true,
             stdout: None,
@@ -74,10 +97,24 @@ impl Processes for RealProcesses {
             // code on the port (see DEATH_SIGNAL for why SIGKILL).
             death_signal: Some(DEATH_SIGNAL),
         };
-        let _guard = lock();
-        let child = spawn_unreaped(spec)?;
-        // Dropping a std Child neither waits nor kills: the reaper collects it.
-        Ok(child.id())
+        let spawned = {
+            let _guard = lock();
+            spawn_unreaped(spec)
+        };
+        // The supervisor's copy of an upstream socket closes here: once the
+        // child is gone, a connection to it is refused at once (a 502) rather
+        // than left waiting in a queue nobody reads.
+        drop(prepared);
+        match spawned {
+            // Dropping a std Child neither waits nor kills: the reaper collects it.
+            Ok(child) => Ok(child.id()),
+            Err(e) => {
+                if let Some(plane) = &mut self.proxy {
+                    plane.unprepare(generation);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn start_probe(&mut self, child: u32) -> Result<u32, SpawnError> {
@@ -124,6 +161,54 @@ impl Processes for RealProcesses {
             Ok(()) => {}
             Err(Errno::ESRCH) => tracing::debug!(pid, "process group already gone"),
             Err(e) => tracing::warn!(pid, error = %e, "could not kill the process group"),
+        }
+    }
+
+    fn probe_upstream(&mut self, generation: u64, path: Option<&str>) {
+        if let Some(p) = &self.proxy {
+            p.probe(generation, path);
+        }
+    }
+
+    fn route(&mut self, generation: u64) {
+        if let Some(p) = &self.proxy {
+            p.route(generation);
+        }
+    }
+
+    fn retire(&mut self, generation: u64) {
+        if let Some(p) = &self.proxy {
+            p.retire(generation);
+        }
+    }
+
+    fn cut(&mut self, generation: u64) {
+        if let Some(p) = &self.proxy {
+            p.cut(generation);
+        }
+    }
+
+    fn gone(&mut self, generation: u64) {
+        if let Some(p) = &mut self.proxy {
+            p.gone(generation);
+        }
+    }
+
+    fn front_draining(&mut self) {
+        if let Some(p) = &self.proxy {
+            p.front_draining();
+        }
+    }
+
+    fn front_stop(&mut self) {
+        if let Some(p) = &self.proxy {
+            p.front_stop();
+        }
+    }
+
+    fn front_force(&mut self) {
+        if let Some(p) = &self.proxy {
+            p.front_force();
         }
     }
 }
@@ -198,8 +283,9 @@ mod tests {
             listeners: Vec::new(),
             notify_socket: "@changeover-test-none".into(),
             probe: Some("exit 3".into()),
+            proxy: None,
         };
-        let pid = procs.start_child().unwrap();
+        let pid = procs.start_child(1).unwrap();
         let pgid = nix::unistd::getpgid(Some(Pid::from_raw(pid as i32))).unwrap();
         assert_eq!(pgid.as_raw() as u32, pid, "the child leads its own group");
         procs.signal(pid, Signal::SIGTERM);

@@ -20,6 +20,7 @@ use crate::control::{self, BindError};
 use crate::health;
 use crate::machine::{Event, Machine, drive};
 use crate::process::{RealProcesses, become_subreaper, reap_all};
+use crate::proxy::Plane;
 use crate::signals;
 
 /// Why `changeover run` could not start its first child. Once it has, the
@@ -36,7 +37,8 @@ pub enum RunError {
     Health(ListenError),
     /// The pid file could not be written.
     PidFile(PathBuf, io::Error),
-    /// The runtime, the signal handlers or the notify socket could not be set up.
+    /// The runtime, the signal handlers, the notify socket or (with
+    /// `--proxy`) the upstreams' directory or the public side could not be set up.
     Setup(&'static str, io::Error),
 }
 
@@ -94,7 +96,7 @@ pub fn run(config: Config) -> Result<u8, RunError> {
 /// Steps 4 to 12, and the pid file's removal: everything after the control socket exists.
 fn after_control(
     config: &Config,
-    sockets: Vec<(String, OwnedFd)>,
+    sockets: Vec<Listener>,
     control: Listener,
 ) -> Result<u8, RunError> {
     // 4. The health socket.
@@ -110,11 +112,17 @@ fn after_control(
         pf.write(std::process::id())
             .map_err(|e| RunError::PidFile(pf.path().to_owned(), e))?;
     }
-    // 6. One thread is plenty, and keeps the supervisor small.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Setup("the runtime", e))?;
+    // 6. One thread is plenty, and keeps the supervisor small; with
+    //    `--proxy` every request goes through it, so it gets a thread per core.
+    let runtime = match config.proxy {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| RunError::Setup("the runtime", e))?;
     let result = runtime.block_on(supervise(config, sockets, control, health));
     drop(runtime);
     if let Some(pf) = &pid_file {
@@ -127,7 +135,7 @@ fn after_control(
 
 async fn supervise(
     config: &Config,
-    sockets: Vec<(String, OwnedFd)>,
+    sockets: Vec<Listener>,
     control: Listener,
     health: Option<Listener>,
 ) -> Result<u8, RunError> {
@@ -147,14 +155,30 @@ async fn supervise(
         ReadyMode::Exec(cmd) => Some(cmd.clone()),
         _ => None,
     };
-    let names: Vec<String> = sockets.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<String> = sockets.iter().map(|l| l.name().to_owned()).collect();
+    // With `--proxy` the public sockets are served here and no child gets
+    // them; each child gets a private upstream of its own instead.
+    let (listeners, proxy) = match &config.proxy {
+        None => (owned_fds(sockets)?, None),
+        Some(options) => {
+            let plane = Plane::new(options, config.timing.drain_timeout, events.clone())
+                .map_err(|e| RunError::Setup("the directory of the upstream sockets", e))?;
+            plane
+                .serve_front(sockets)
+                .map_err(|e| RunError::Setup("the public sockets", e))?;
+            tracing::info!(upstream = %options.upstream, "proxy: serving the public sockets; each child gets a private upstream");
+            (Vec::new(), Some(plane))
+        }
+    };
+    let metrics_proxy = proxy.as_ref().map(|p| p.proxy().clone());
     let processes = RealProcesses {
         program: config.program.clone(),
         args: config.args.clone(),
         env: child_env(),
-        listeners: sockets,
+        listeners,
         notify_socket,
         probe,
+        proxy,
     };
     let (mut machine, snapshots) = Machine::new(
         config.timing.clone(),
@@ -182,7 +206,7 @@ async fn supervise(
             .into_tokio()
             .map_err(|e| RunError::Setup("the health socket", e))?;
         tracing::info!(%addr, "serving /livez, /readyz and /metrics");
-        tokio::spawn(health::serve(listener, snapshots));
+        tokio::spawn(health::serve(listener, snapshots, metrics_proxy));
     }
     // Anything that ended before the first SIGCHLD was watched for.
     for (pid, status) in reap_all() {
@@ -194,16 +218,23 @@ async fn supervise(
     Ok(drive(machine, queue).await)
 }
 
+/// The sockets as the children get them: by name, each an fd.
+fn owned_fds(sockets: Vec<Listener>) -> Result<Vec<(String, OwnedFd)>, RunError> {
+    sockets
+        .into_iter()
+        .map(|l| Ok((l.name().to_owned(), l.copy_fd().map_err(RunError::Listen)?)))
+        .collect()
+}
+
 /// Binds (or adopts from `LISTEN_FDS`) every socket, in order; sockets
 /// systemd passed that no `--listen` names are passed on under their own names.
-fn open_listeners(specs: &[ListenSpec]) -> Result<Vec<(String, OwnedFd)>, RunError> {
+fn open_listeners(specs: &[ListenSpec]) -> Result<Vec<Listener>, RunError> {
     let env = ListenEnv::from_process();
     let announced = env.parse(std::process::id()).map_err(RunError::Listen)?;
     let mut inherited = Inherited::adopt(&env).map_err(RunError::Listen)?;
-    let mut out: Vec<(String, OwnedFd)> = Vec::new();
-    let mut keep = |name: &str, l: Listener| -> Result<(), RunError> {
-        let fd = l.copy_fd().map_err(RunError::Listen)?;
-        out.push((name.to_owned(), fd));
+    let mut out: Vec<Listener> = Vec::new();
+    let mut keep = |_name: &str, l: Listener| -> Result<(), RunError> {
+        out.push(l);
         Ok(())
     };
     for spec in specs {

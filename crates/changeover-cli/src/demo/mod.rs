@@ -6,9 +6,11 @@
 //! binary (`changeover demo-server`, in `server.rs`), so the demo runs from a fresh clone with
 //! nothing else built.
 //!
-//! The table shows changeover's own scenarios (self-upgrade, supervisor reload, Kubernetes
-//! stop) first, and with `--naive` the stop-and-start apart, below them: it is the contrast,
-//! its failures are expected, and they do not count in the exit status.
+//! The table shows changeover's own scenarios (self-upgrade, supervisor reload, the reload
+//! with `--proxy` of a child that closes idle keep-alive connections on SIGTERM, Kubernetes
+//! stop) first, and apart, below them, the contrasts: the same idle-closing child reloaded
+//! without `--proxy`, and with `--naive` the stop-and-start. Their failures are expected and do
+//! not count in the exit status.
 
 mod server;
 
@@ -27,7 +29,7 @@ pub(crate) use server::{Args as ServerArgs, main as server_main};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Restart a demo server many ways under load and count failed requests",
-    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload) and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. With --naive, a plain stop-and-start is shown apart below, for comparison. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the --naive row is the contrast and does not count), 2 when the demo could not run."
+    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload), reloads of a child that closes idle keep-alive connections on SIGTERM (as most servers do) with and without --proxy, and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. The idle-closing child without --proxy is shown apart below, for comparison; with --naive, so is a plain stop-and-start. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the --naive row is the contrast and does not count), 2 when the demo could not run."
 )]
 pub(crate) struct Args {
     /// Restarts per scenario.
@@ -66,7 +68,7 @@ pub(crate) fn main(args: Args) -> ExitCode {
     };
     match rt.block_on(run(&args)) {
         Ok(outcomes) => {
-            let rows: Vec<Row> = outcomes.iter().map(Row::of).collect();
+            let rows: Vec<Row> = outcomes.iter().map(|(o, c)| Row::of(o, *c)).collect();
             let results = Results::of(&rows);
             print!("{}", results.text);
             if results.own_failed == 0 {
@@ -82,7 +84,30 @@ pub(crate) fn main(args: Args) -> ExitCode {
     }
 }
 
-async fn run(args: &Args) -> Result<Vec<Outcome>, String> {
+/// Which server a row restarts: the demo server, or the same one closing idle keep-alive
+/// connections at once on SIGTERM (`demo-server --naive-drain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Demo,
+    IdleClosing,
+}
+
+/// The rows, in order: changeover's own, then the contrasts.
+fn plan(naive: bool) -> Vec<(Scenario, Child)> {
+    let mut rows = vec![
+        (Scenario::SelfUpgrade, Child::Demo),
+        (Scenario::SupervisorReload, Child::Demo),
+        (Scenario::ProxyReload, Child::IdleClosing),
+        (Scenario::KubernetesStop, Child::Demo),
+        (Scenario::SupervisorReload, Child::IdleClosing),
+    ];
+    if naive {
+        rows.push((Scenario::NaiveRestart, Child::Demo));
+    }
+    rows
+}
+
+async fn run(args: &Args) -> Result<Vec<(Outcome, Child)>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let setup = Setup {
         restarts: args.restarts,
@@ -90,39 +115,57 @@ async fn run(args: &Args) -> Result<Vec<Outcome>, String> {
         steady: args.steady,
         ..Setup::new(ServerCommand::new(&exe).arg("demo-server"), &exe)
     };
-    let mut scenarios = Scenario::CHANGEOVER.to_vec();
-    if args.naive {
-        scenarios.push(Scenario::NaiveRestart);
-    }
-    let mut outcomes = Vec::with_capacity(scenarios.len());
-    for scenario in scenarios {
-        eprintln!("{}", heading(scenario, args.restarts));
-        let outcome = changeover_scenario::run(scenario, &setup, &mut |step| {
+    // The two idle-closing rows are about their failures, not their steady latency: a shorter
+    // steady run keeps the demo (the README's first command) about as short as it was.
+    let idle_closing = Setup {
+        server: ServerCommand::new(&exe)
+            .arg("demo-server")
+            .arg("--naive-drain"),
+        steady: setup.steady / 4,
+        ..setup.clone()
+    };
+    let rows = plan(args.naive);
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for (scenario, child) in rows {
+        eprintln!("{}", heading(scenario, child, args.restarts));
+        let setup = match child {
+            Child::Demo => &setup,
+            Child::IdleClosing => &idle_closing,
+        };
+        let outcome = changeover_scenario::run(scenario, setup, &mut |step| {
             eprintln!("  {}", step_text(step));
         })
         .await
         .map_err(|e: ScenarioError| e.to_string())?;
-        outcomes.push(outcome);
+        outcomes.push((outcome, child));
     }
     Ok(outcomes)
 }
 
 /// The line that announces a scenario.
-fn heading(scenario: Scenario, restarts: u32) -> String {
-    match scenario {
-        Scenario::SelfUpgrade => format!("self-upgrade: SIGHUP to the server, {restarts} times"),
-        Scenario::SupervisorReload => {
+fn heading(scenario: Scenario, child: Child, restarts: u32) -> String {
+    match (scenario, child) {
+        (Scenario::SelfUpgrade, _) => {
+            format!("self-upgrade: SIGHUP to the server, {restarts} times")
+        }
+        (Scenario::SupervisorReload, Child::IdleClosing) => format!(
+            "a child that closes idle keep-alive connections on SIGTERM, under changeover run without --proxy, reloaded {restarts} times"
+        ),
+        (Scenario::SupervisorReload, Child::Demo) => {
             format!("supervisor: changeover run, then changeover reload --wait, {restarts} times")
         }
-        Scenario::KubernetesStop => format!(
+        (Scenario::ProxyReload, _) => format!(
+            "proxy: the same idle-closing child under changeover run --proxy, reloaded {restarts} times"
+        ),
+        (Scenario::KubernetesStop, _) => format!(
             "kubernetes stop: SIGTERM with a {}s stop delay; traffic goes on for {}s",
             KUBERNETES_STOP_DELAY.as_secs(),
             ENDPOINT_LAG.as_secs()
         ),
-        Scenario::NaiveRestart => {
+        (Scenario::NaiveRestart, _) => {
             format!("naive: stop the server, start a new one, {restarts} times")
         }
-        other => other.name().to_owned(),
+        (other, _) => other.name().to_owned(),
     }
 }
 
@@ -146,7 +189,12 @@ fn step_text(step: Progress<'_>) -> String {
 /// One line of the result table.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
-    scenario: Scenario,
+    /// What the first column says.
+    name: &'static str,
+    /// A contrast: its failures are expected and do not count.
+    contrast: bool,
+    /// Why a contrast fails requests, said after the table.
+    why: &'static str,
     restarts: String,
     requests: u64,
     failed: u64,
@@ -155,9 +203,12 @@ struct Row {
 }
 
 impl Row {
-    fn of(o: &Outcome) -> Row {
+    fn of(o: &Outcome, child: Child) -> Row {
+        let (name, contrast, why) = Row::labels(o.scenario, child);
         Row {
-            scenario: o.scenario,
+            name,
+            contrast,
+            why,
             restarts: match o.scenario {
                 Scenario::KubernetesStop => format!("{} stop", o.restarts),
                 _ => o.restarts.to_string(),
@@ -169,11 +220,28 @@ impl Row {
         }
     }
 
+    /// The row's name, whether it is a contrast, and why a contrast fails.
+    fn labels(scenario: Scenario, child: Child) -> (&'static str, bool, &'static str) {
+        match (scenario, child) {
+            (Scenario::ProxyReload, _) => ("proxy reload (idle-closing)", false, ""),
+            (Scenario::SupervisorReload, Child::IdleClosing) => (
+                "reload, idle-closing child",
+                true,
+                "the child closed idle keep-alive connections on SIGTERM while clients were sending on them; --proxy (above) hides that",
+            ),
+            (s, _) => (
+                s.name(),
+                s.is_contrast(),
+                "nothing listened between stop and start",
+            ),
+        }
+    }
+
     fn text(&self) -> String {
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
         format!(
             "{:<28} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
-            self.scenario.name(),
+            self.name,
             self.restarts,
             self.requests,
             self.failed,
@@ -194,10 +262,10 @@ struct Results {
 }
 
 impl Results {
-    /// changeover's own rows first; the contrast (the naive restart) apart, below them.
+    /// changeover's own rows first; the contrasts (the idle-closing child without `--proxy`,
+    /// the naive restart) apart, below them.
     fn of(rows: &[Row]) -> Results {
-        let (contrast, own): (Vec<&Row>, Vec<&Row>) =
-            rows.iter().partition(|r| r.scenario.is_contrast());
+        let (contrast, own): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.contrast);
         let mut text = format!(
             "\n{:<28} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
             "scenario", "restarts", "requests", "failed", "p99 steady", "p99 restarting"
@@ -206,7 +274,7 @@ impl Results {
             text.push_str(&r.text());
         }
         if !contrast.is_empty() {
-            text.push_str("\nfor comparison, not changeover (its failures are expected):\n");
+            text.push_str("\nfor comparison, not changeover (their failures are expected):\n");
             for r in &contrast {
                 text.push_str(&r.text());
             }
@@ -219,10 +287,10 @@ impl Results {
         });
         for r in &contrast {
             text.push_str(&match r.failed {
-                0 => format!("the {} failed no request this time.\n", r.scenario),
+                0 => format!("the {} failed no request this time.\n", r.name),
                 n => format!(
-                    "the {} failed {n} of {} requests: nothing listened between stop and start.\n",
-                    r.scenario, r.requests
+                    "the {} failed {n} of {} requests: {}.\n",
+                    r.name, r.requests, r.why
                 ),
             });
         }
@@ -235,8 +303,15 @@ mod tests {
     use super::*;
 
     fn row(scenario: Scenario, requests: u64, failed: u64) -> Row {
+        row_of(scenario, Child::Demo, requests, failed)
+    }
+
+    fn row_of(scenario: Scenario, child: Child, requests: u64, failed: u64) -> Row {
+        let (name, contrast, why) = Row::labels(scenario, child);
         Row {
-            scenario,
+            name,
+            contrast,
+            why,
             restarts: "10".into(),
             requests,
             failed,
@@ -279,6 +354,33 @@ mod tests {
             r.text
         );
         assert!(!lines.contains(&"no request failed."), "{}", r.text);
+    }
+
+    /// The idle-closing child reloaded without `--proxy` is a contrast, shown apart with why it
+    /// fails; the same child with `--proxy` is changeover's own row and counts.
+    #[test]
+    fn the_idle_closing_child_without_the_proxy_is_a_contrast_and_with_it_counts() {
+        let rows = [
+            row_of(Scenario::ProxyReload, Child::IdleClosing, 5000, 0),
+            row_of(Scenario::SupervisorReload, Child::IdleClosing, 5000, 40),
+        ];
+        let r = Results::of(&rows);
+        assert_eq!(r.own_failed, 0, "{}", r.text);
+        let apart = r.text.find("for comparison").expect("a contrast section");
+        assert!(r.text.find("proxy reload (idle-closing)").unwrap() < apart);
+        assert!(r.text.find("reload, idle-closing child").unwrap() > apart);
+        assert!(
+            r.text.contains("failed 40 of 5000 requests: the child closed idle keep-alive connections on SIGTERM"),
+            "{}",
+            r.text
+        );
+        let r = Results::of(&[row_of(Scenario::ProxyReload, Child::IdleClosing, 5000, 3)]);
+        assert_eq!(r.own_failed, 3, "{}", r.text);
+        assert_eq!(plan(false).len(), 5);
+        assert_eq!(
+            plan(true).last(),
+            Some(&(Scenario::NaiveRestart, Child::Demo))
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub(crate) struct Args {
     /// Keep serving this long after SIGTERM.
     #[arg(long, value_parser = parse_duration)]
     stop_delay: Option<Duration>,
+    /// On SIGTERM close idle keep-alive connections at once, with no lame-duck window, as most
+    /// servers do (Node's `server.close()`, uvicorn): the child `demo` reloads with and without
+    /// `--proxy`.
+    #[arg(long)]
+    naive_drain: bool,
 }
 
 /// Answers every request with `hello from <pid>`.
@@ -54,6 +59,9 @@ pub(crate) fn main(args: Args) -> ExitCode {
         let mut builder = Lifecycle::builder();
         if let Some(d) = args.stop_delay {
             builder = builder.stop_delay(d);
+        }
+        if args.naive_drain {
+            builder = builder.lame_duck(Duration::ZERO);
         }
         let setup = async {
             let lc = builder.build().map_err(|e| e.to_string())?;

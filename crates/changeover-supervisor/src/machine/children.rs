@@ -39,6 +39,8 @@ impl<P: Processes> Machine<P> {
         let how = describe_exit(status);
         let g = self.generations.remove(index);
         let pid = g.pid;
+        // Proxy mode: out of the routing table; requests still in flight to it fail (502).
+        self.processes.gone(g.id);
         if let Some(probe) = g.running_probe() {
             self.processes.kill_group(probe);
         }
@@ -61,7 +63,9 @@ impl<P: Processes> Machine<P> {
                 );
                 ExitKind::Drained
             }
-            Phase::Starting { .. } | Phase::Abandoned | Phase::Ready => ExitKind::Unexpected,
+            Phase::Starting { .. } | Phase::Abandoned | Phase::Ready | Phase::Retired { .. } => {
+                ExitKind::Unexpected
+            }
         };
         self.metrics.child_exited(kind);
         let is_successor = self.is_successor(g.id);
@@ -97,6 +101,11 @@ impl<P: Processes> Machine<P> {
             Phase::Draining { .. } | Phase::Killed if is_successor => {
                 self.reload_failed(ReloadFailure::Exited(status));
             }
+            Phase::Retired { .. } => tracing::warn!(
+                generation = g.id,
+                pid,
+                "a retired child exited before its stop signal ({how}); requests still in flight to it are answered 502"
+            ),
             Phase::Draining { .. } | Phase::Killed => {}
         }
         self.check_still_serving();
@@ -162,6 +171,26 @@ impl<P: Processes> Machine<P> {
                 tracing::debug!(generation = id, pid, "READY=1 needs no action");
             }
         }
+    }
+
+    /// Proxy mode: nothing is in flight to generation `id` any more. If it
+    /// is retired, now it gets its stop signal; its SIGKILL deadline stays
+    /// its drain deadline, with at least [`FORCE_GRACE`] after the signal.
+    ///
+    /// [`FORCE_GRACE`]: super::FORCE_GRACE
+    pub(crate) fn drained(&mut self, now: Instant, id: u64) {
+        let Some(g) = self.generation(id) else {
+            return;
+        };
+        let Phase::Retired { kill_deadline } = g.phase else {
+            return;
+        };
+        tracing::info!(
+            generation = id,
+            pid = g.pid,
+            "nothing is in flight to the retired child"
+        );
+        self.begin_drain_until(now, id, kill_deadline.max(now + super::FORCE_GRACE));
     }
 
     pub(crate) fn forward(&mut self, signal: Signal) {

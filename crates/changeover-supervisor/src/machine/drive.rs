@@ -9,6 +9,7 @@ use super::failure::ReloadFailure;
 use super::generation::{Check, Phase, ProbeRun};
 use super::seam::{Event, Processes};
 use super::state::{Machine, Mode, Stop};
+use super::stop::FORCE_GRACE;
 
 impl<P: Processes> Machine<P> {
     /// Acts on one event.
@@ -25,6 +26,11 @@ impl<P: Processes> Machine<P> {
             Event::Forward(signal) => self.forward(signal),
             Event::Exited { pid, status } => self.on_exit(now, pid, status),
             Event::Notify(report) => self.on_notify(now, report),
+            Event::Probed { generation, result } => {
+                self.upstream_probed(now, generation, result);
+            }
+            Event::Drained(generation) => self.drained(now, generation),
+            Event::FrontClosed => self.front_closed(now),
         }
         self.publish();
     }
@@ -33,6 +39,7 @@ impl<P: Processes> Machine<P> {
     pub fn next_deadline(&self) -> Option<Instant> {
         let stop_delay = match &self.mode {
             Mode::Stopping(Stop::Delay { until, .. }) => Some(*until),
+            Mode::Stopping(Stop::Closing { deadline }) => Some(*deadline),
             _ => None,
         };
         self.generations
@@ -49,6 +56,14 @@ impl<P: Processes> Machine<P> {
                 self.end_stop_delay(now);
             }
         }
+        if let Mode::Stopping(Stop::Closing { deadline }) = &self.mode {
+            if *deadline <= now {
+                tracing::warn!(
+                    "client connections still open at the drain deadline; the children are retired"
+                );
+                self.front_closed(now);
+            }
+        }
         let ids: Vec<u64> = self.generations.iter().map(|g| g.id).collect();
         for id in ids {
             let Some(g) = self.generation(id) else {
@@ -60,14 +75,23 @@ impl<P: Processes> Machine<P> {
                     check,
                 } => {
                     if *ready_deadline <= now {
-                        let last_probe = match check {
-                            Check::Probe { last, .. } => *last,
-                            Check::Notify | Check::Delay { .. } => None,
-                        };
-                        let failure = ReloadFailure::Timeout {
-                            timeout: self.timing.ready_timeout,
-                            mode: self.timing.ready.clone(),
-                            last_probe,
+                        let timeout = self.timing.ready_timeout;
+                        let failure = match check {
+                            Check::Upstream { path, last, .. } => ReloadFailure::NotServing {
+                                timeout,
+                                path: path.clone(),
+                                last: last.clone(),
+                            },
+                            Check::Probe { last, .. } => ReloadFailure::Timeout {
+                                timeout,
+                                mode: self.timing.ready.clone(),
+                                last_probe: *last,
+                            },
+                            Check::Notify | Check::Delay { .. } => ReloadFailure::Timeout {
+                                timeout,
+                                mode: self.timing.ready.clone(),
+                                last_probe: None,
+                            },
                         };
                         self.fail_generation(id, failure);
                         continue;
@@ -80,8 +104,20 @@ impl<P: Processes> Machine<P> {
                             run: ProbeRun::Due(at),
                             ..
                         } if *at <= now => self.run_probe(id),
+                        Check::Upstream { due: Some(at), .. } if *at <= now => {
+                            self.probe_upstream(id);
+                        }
                         _ => {}
                     }
+                }
+                Phase::Retired { kill_deadline } if *kill_deadline <= now => {
+                    tracing::warn!(
+                        generation = id,
+                        pid = g.pid,
+                        "requests still in flight to the retired child at its drain deadline: its tunnels are cut, it gets its stop signal, SIGKILL follows"
+                    );
+                    self.processes.cut(id);
+                    self.begin_drain_until(now, id, now + FORCE_GRACE);
                 }
                 Phase::Draining { kill_deadline, .. } if *kill_deadline <= now => {
                     tracing::warn!(

@@ -30,6 +30,17 @@ pub enum ReloadFailure {
         /// How the last probe run ended, in `exec:` mode.
         last_probe: Option<ExitStatus>,
     },
+    /// Proxy mode: the new child did not serve on its upstream (`http:PATH`
+    /// answered 2xx, or a connection accepted) within the ready timeout and
+    /// was killed.
+    NotServing {
+        /// The timeout.
+        timeout: Duration,
+        /// The path asked for (`None`: a connection was all it took).
+        path: Option<String>,
+        /// Why the last check failed.
+        last: Option<String>,
+    },
     /// The readiness probe could not be started.
     Probe(SpawnError),
     /// A stop began while the new child was starting.
@@ -54,13 +65,33 @@ impl fmt::Display for ReloadFailure {
                 match mode {
                     ReadyMode::Notify => write!(
                         f,
-                        "the new child did not send READY=1 within {t} and was killed; raise --ready-timeout, or use --ready delay:DURATION or exec:COMMAND if it cannot notify"
+                        "the new child did not send READY=1 within {t} and was killed; raise --ready-timeout, or use --ready delay:DURATION or exec:COMMAND (with --proxy: http:PATH) if it cannot notify"
                     ),
-                    ReadyMode::Delay(_) => write!(f, "the new child was not ready within {t}"),
+                    ReadyMode::Delay(_) | ReadyMode::Http(_) | ReadyMode::Connect => {
+                        write!(f, "the new child was not ready within {t}")
+                    }
                     ReadyMode::Exec(cmd) => write!(
                         f,
                         "the readiness probe {cmd:?} did not succeed within {t} (last run: {}); the new child was killed",
                         last_probe.map_or_else(|| "none finished".to_owned(), describe_exit)
+                    ),
+                }
+            }
+            ReloadFailure::NotServing {
+                timeout,
+                path,
+                last,
+            } => {
+                let t = format_duration(*timeout);
+                let last = last.as_deref().unwrap_or("none finished");
+                match path {
+                    Some(p) => write!(
+                        f,
+                        "the new child did not answer GET {p} with 2xx on its upstream within {t} (last: {last}) and was killed; check the path, or raise --ready-timeout"
+                    ),
+                    None => write!(
+                        f,
+                        "the new child did not accept a connection on its upstream port within {t} (last: {last}) and was killed; it must listen on the port in the variable --upstream env: names, at $HOST"
                     ),
                 }
             }
@@ -74,9 +105,10 @@ impl Error for ReloadFailure {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             ReloadFailure::Spawn(e) | ReloadFailure::Probe(e) => Some(e),
-            ReloadFailure::Exited(_) | ReloadFailure::Timeout { .. } | ReloadFailure::Stopping => {
-                None
-            }
+            ReloadFailure::Exited(_)
+            | ReloadFailure::Timeout { .. }
+            | ReloadFailure::NotServing { .. }
+            | ReloadFailure::Stopping => None,
         }
     }
 }
@@ -135,7 +167,7 @@ mod tests {
                     mode: ReadyMode::Notify,
                     last_probe: None,
                 },
-                "the new child did not send READY=1 within 10s and was killed; raise --ready-timeout, or use --ready delay:DURATION or exec:COMMAND if it cannot notify",
+                "the new child did not send READY=1 within 10s and was killed; raise --ready-timeout, or use --ready delay:DURATION or exec:COMMAND (with --proxy: http:PATH) if it cannot notify",
             ),
             (
                 ReloadFailure::Timeout {

@@ -13,12 +13,11 @@
 //! | `Starting` | the ready timeout passed, or the probe cannot be started | `Killed` |
 //! | `Abandoned` | the stop delay ended | `Draining` |
 //! | `Ready` | a successor took over, or the stop delay ended | `Draining` |
+//! | `Ready` (proxy mode) | a successor took over, or the client connections closed after the stop delay | `Retired` |
+//! | `Retired` | nothing is in flight to it, or its drain deadline passed (its tunnels are cut) | `Draining` |
 //! | `Draining` | the drain deadline, `--max-draining`, a third stop signal | `Killed` |
 //!
-//! From any phase, it is gone (removed) when it is reaped. A phase that
-//! waits for something else before the stop signal (as a proxy waiting for
-//! the requests in flight to a retired generation) fits between `Ready` and
-//! `Draining` as one more variant.
+//! From any phase, it is gone (removed) when it is reaped.
 
 use std::process::ExitStatus;
 
@@ -50,6 +49,10 @@ pub(crate) enum Phase {
     Abandoned,
     /// Serving; the newest ready generation is the current one.
     Ready,
+    /// Proxy mode: no new request goes to it; it gets the stop signal once
+    /// nothing is in flight to it, or at `kill_deadline` (its drain
+    /// deadline, which stays its SIGKILL deadline).
+    Retired { kill_deadline: Instant },
     /// Told to stop (the stop signal was sent at `signalled_at`); SIGKILL to
     /// its group at `kill_deadline`.
     Draining {
@@ -72,6 +75,14 @@ pub(crate) enum Check {
         run: ProbeRun,
         last: Option<ExitStatus>,
     },
+    /// Proxy mode, `http:PATH` (`path`) or a connection (`None`): a check of
+    /// its upstream, repeated until it passes. `due` is when the next one
+    /// starts (`None` while one runs); `last` why the last one failed.
+    Upstream {
+        path: Option<String>,
+        due: Option<Instant>,
+        last: Option<String>,
+    },
 }
 
 /// The `exec:` probe of a starting generation.
@@ -90,6 +101,7 @@ impl Phase {
             // Abandoned is still a child that never became ready.
             Phase::Starting { .. } | Phase::Abandoned => "starting",
             Phase::Ready => "ready",
+            Phase::Retired { .. } => "retired",
             Phase::Draining { .. } => "draining",
             Phase::Killed => "killed",
         }
@@ -114,7 +126,16 @@ impl Generation {
     pub(crate) fn awaits_stop_signal(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Starting { .. } | Phase::Abandoned | Phase::Ready
+            Phase::Starting { .. } | Phase::Abandoned | Phase::Ready | Phase::Retired { .. }
+        )
+    }
+
+    /// Told to stop or about to be: draining, killed, or (proxy mode)
+    /// retired, for `--max-draining` and the `/metrics` gauge.
+    pub(crate) fn is_leaving(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Retired { .. } | Phase::Draining { .. } | Phase::Killed
         )
     }
 
@@ -151,10 +172,13 @@ impl Generation {
                         run: ProbeRun::Running(_),
                         ..
                     } => None,
+                    Check::Upstream { due, .. } => *due,
                 };
                 Some(check_at.map_or(*ready_deadline, |t| t.min(*ready_deadline)))
             }
-            Phase::Draining { kill_deadline, .. } => Some(*kill_deadline),
+            Phase::Draining { kill_deadline, .. } | Phase::Retired { kill_deadline } => {
+                Some(*kill_deadline)
+            }
             Phase::Abandoned | Phase::Ready | Phase::Killed => None,
         }
     }

@@ -40,9 +40,14 @@ impl<P: Processes> Machine<P> {
     }
 
     fn spawn_generation(&mut self, now: Instant) -> Result<u64, SpawnError> {
-        let pid = self.processes.start_child()?;
         let id = self.next_id;
+        let pid = self.processes.start_child(id)?;
         self.next_id += 1;
+        let upstream = |path: Option<&String>| Check::Upstream {
+            path: path.cloned(),
+            due: Some(now),
+            last: None,
+        };
         let check = match &self.timing.ready {
             ReadyMode::Notify => Check::Notify,
             ReadyMode::Delay(d) => Check::Delay { ready_at: now + *d },
@@ -50,6 +55,8 @@ impl<P: Processes> Machine<P> {
                 run: ProbeRun::Due(now),
                 last: None,
             },
+            ReadyMode::Http(path) => upstream(Some(path)),
+            ReadyMode::Connect => upstream(None),
         };
         tracing::info!(
             generation = id,
@@ -172,6 +179,8 @@ impl<P: Processes> Machine<P> {
         if let Some(probe) = probe {
             self.processes.kill_group(probe);
         }
+        // Proxy mode: new requests go to it from now on (the newest ready).
+        self.processes.route(id);
         let reload = match std::mem::replace(&mut self.mode, Mode::Running) {
             Mode::Reloading(r) if r.successor == id => r,
             other => {
@@ -203,7 +212,12 @@ impl<P: Processes> Machine<P> {
             "new child is ready and takes over"
         );
         for o in old {
-            self.begin_drain(now, o);
+            if self.timing.proxy {
+                // Its stop signal waits until nothing is in flight to it.
+                self.retire(o, now + self.timing.drain_timeout);
+            } else {
+                self.begin_drain(now, o);
+            }
         }
         self.enforce_max_draining();
         let millis = took.as_millis() as u64;
@@ -225,7 +239,7 @@ impl<P: Processes> Machine<P> {
         let draining: Vec<u64> = self
             .generations
             .iter()
-            .filter(|g| matches!(g.phase, Phase::Draining { .. }))
+            .filter(|g| g.is_leaving() && !g.is_killed())
             .map(|g| g.id)
             .collect();
         let max = self.timing.max_draining;
@@ -294,6 +308,53 @@ impl<P: Processes> Machine<P> {
             tracing::warn!(
                 "no child is serving and none is starting: exiting once every child is gone"
             );
+        }
+    }
+
+    /// Starts one check of generation `id`'s upstream (`http:PATH`, or a
+    /// connection).
+    pub(crate) fn probe_upstream(&mut self, id: u64) {
+        let Some(Generation {
+            phase:
+                Phase::Starting {
+                    check: Check::Upstream { path, due, .. },
+                    ..
+                },
+            ..
+        }) = self.generations.iter_mut().find(|g| g.id == id)
+        else {
+            return;
+        };
+        *due = None;
+        let path = path.clone();
+        self.processes.probe_upstream(id, path.as_deref());
+    }
+
+    /// A check of generation `id`'s upstream ended.
+    pub(crate) fn upstream_probed(&mut self, now: Instant, id: u64, result: Result<(), String>) {
+        let Some(Generation {
+            phase:
+                Phase::Starting {
+                    check: Check::Upstream { due, last, .. },
+                    ..
+                },
+            pid,
+            ..
+        }) = self.generations.iter_mut().find(|g| g.id == id)
+        else {
+            return;
+        };
+        match result {
+            Ok(()) => self.became_ready(now, id),
+            Err(why) => {
+                tracing::debug!(
+                    generation = id,
+                    pid = *pid,
+                    "not serving on its upstream yet: {why}; retrying"
+                );
+                *last = Some(why);
+                *due = Some(now + PROBE_INTERVAL);
+            }
         }
     }
 

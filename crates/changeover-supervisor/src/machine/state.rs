@@ -60,7 +60,13 @@ pub(crate) enum Stop {
         until: Instant,
         prestop: Vec<(Instant, oneshot::Sender<PrestopReply>)>,
     },
-    /// The delay is over: every child has had the stop signal.
+    /// Proxy mode: the delay is over; the public side stopped accepting and
+    /// drains its client connections, which the ready generations still
+    /// serve; they are retired once none is left, or at `deadline` (the
+    /// drain deadline).
+    Closing { deadline: Instant },
+    /// The delay is over: every child has had the stop signal (in proxy
+    /// mode: or is retired, and gets it once nothing is in flight to it).
     Signalled,
 }
 
@@ -191,7 +197,7 @@ impl<P: Processes> Machine<P> {
         m.ready = self.is_ready();
         m.starting = self.count(Generation::is_starting);
         m.serving = self.count(Generation::is_ready);
-        m.draining = self.count(|g| matches!(g.phase, Phase::Draining { .. } | Phase::Killed));
+        m.draining = self.count(Generation::is_leaving);
         self.published.send_replace(Snapshot {
             ready: m.ready,
             stopping: self.is_stopping(),
@@ -222,19 +228,24 @@ impl<P: Processes> Machine<P> {
 
     /// Sends the stop signal and sets the drain deadline.
     pub(crate) fn begin_drain(&mut self, now: Instant, id: u64) {
-        let (signal, drain) = (self.timing.stop_signal, self.timing.drain_timeout);
+        self.begin_drain_until(now, id, now + self.timing.drain_timeout);
+    }
+
+    /// Sends the stop signal; SIGKILL at `kill_deadline`.
+    pub(crate) fn begin_drain_until(&mut self, now: Instant, id: u64, kill_deadline: Instant) {
+        let signal = self.timing.stop_signal;
         let Some(g) = self.generation_mut(id) else {
             return;
         };
         let probe = g.enter(Phase::Draining {
             signalled_at: now,
-            kill_deadline: now + drain,
+            kill_deadline,
         });
         let pid = g.pid;
         tracing::info!(
             generation = id,
             pid,
-            deadline = %format_duration(drain),
+            deadline = %format_duration(kill_deadline.saturating_duration_since(now)),
             "sent SIG{} to the child; it drains until it exits or the deadline",
             signal_name(signal)
         );
@@ -244,6 +255,29 @@ impl<P: Processes> Machine<P> {
         }
     }
 
+    /// Proxy mode: generation `id` gets no new request; its stop signal
+    /// waits until nothing is in flight to it ([`Event::Drained`]), or until
+    /// `kill_deadline`.
+    ///
+    /// [`Event::Drained`]: super::Event::Drained
+    pub(crate) fn retire(&mut self, id: u64, kill_deadline: Instant) {
+        let Some(g) = self.generation_mut(id) else {
+            return;
+        };
+        let probe = g.enter(Phase::Retired { kill_deadline });
+        let pid = g.pid;
+        if let Some(probe) = probe {
+            self.processes.kill_group(probe);
+        }
+        tracing::info!(
+            generation = id,
+            pid,
+            "no new request goes to the child; it gets SIG{} once nothing is in flight to it",
+            signal_name(self.timing.stop_signal)
+        );
+        self.processes.retire(id);
+    }
+
     /// SIGKILL to generation `id`'s process group, and to its readiness
     /// probe's if one runs. Returns its pid.
     pub(crate) fn kill(&mut self, id: u64) -> Option<u32> {
@@ -251,6 +285,8 @@ impl<P: Processes> Machine<P> {
         let probe = g.enter(Phase::Killed);
         let pid = g.pid;
         self.processes.kill_group(pid);
+        // Proxy mode: its tunnels end with it.
+        self.processes.cut(id);
         if let Some(probe) = probe {
             self.processes.kill_group(probe);
         }

@@ -84,6 +84,8 @@ impl<P: Processes> Machine<P> {
             self.processes.kill_group(p);
         }
         self.tell_service_manager("STOPPING=1\nSTATUS=stopping");
+        // Proxy mode: the public side answers with `Connection: close` from now on.
+        self.processes.front_draining();
         tracing::info!(
             delay = %format_duration(delay),
             "stop: /readyz answers 503; children serve on for the stop delay"
@@ -94,12 +96,24 @@ impl<P: Processes> Machine<P> {
     }
 
     /// The stop delay is over (or cut short): prestop gets its answer, and
-    /// every child not yet told gets the stop signal.
+    /// every child not yet told gets the stop signal. In proxy mode, only
+    /// those that never served: the public side stops accepting and drains
+    /// its client connections first, served by the ready generations.
     pub(crate) fn end_stop_delay(&mut self, now: Instant) {
+        let next = if self.timing.proxy {
+            Stop::Closing {
+                deadline: now + self.timing.drain_timeout,
+            }
+        } else {
+            Stop::Signalled
+        };
         let Mode::Stopping(stop) = &mut self.mode else {
             return;
         };
-        if let Stop::Delay { prestop, .. } = std::mem::replace(stop, Stop::Signalled) {
+        if !matches!(stop, Stop::Delay { .. }) {
+            return;
+        }
+        if let Stop::Delay { prestop, .. } = std::mem::replace(stop, next) {
             for (since, w) in prestop {
                 let reply = PrestopReply {
                     waited_ms: (now - since).as_millis() as u64,
@@ -109,10 +123,12 @@ impl<P: Processes> Machine<P> {
                 }
             }
         }
+        let proxy = self.timing.proxy;
         let ids: Vec<u64> = self
             .generations
             .iter()
             .filter(|g| g.awaits_stop_signal())
+            .filter(|g| !proxy || g.is_starting())
             .map(|g| g.id)
             .collect();
         if !self.timing.stop_delay.is_zero() {
@@ -120,6 +136,31 @@ impl<P: Processes> Machine<P> {
         }
         for id in ids {
             self.begin_drain(now, id);
+        }
+        if proxy {
+            tracing::info!(
+                "the public sockets stop accepting; the children serve the open client connections until they close"
+            );
+            self.processes.front_stop();
+        }
+    }
+
+    /// Proxy mode, stopping: the client connections are all closed (or the
+    /// drain deadline passed): every ready generation is retired and gets
+    /// its stop signal once nothing is in flight to it.
+    pub(crate) fn front_closed(&mut self, _now: Instant) {
+        let Mode::Stopping(Stop::Closing { deadline }) = self.mode else {
+            return;
+        };
+        self.mode = Mode::Stopping(Stop::Signalled);
+        let ready: Vec<u64> = self
+            .generations
+            .iter()
+            .filter(|g| g.is_ready())
+            .map(|g| g.id)
+            .collect();
+        for id in ready {
+            self.retire(id, deadline);
         }
     }
 
@@ -144,6 +185,24 @@ impl<P: Processes> Machine<P> {
             .map(|g| g.id)
             .collect();
         self.end_stop_delay(now);
+        if self.timing.proxy {
+            // Stop now: the client connections are cut, and every child
+            // still serving gets its stop signal without waiting for them.
+            self.processes.front_force();
+            if let Mode::Stopping(stop) = &mut self.mode {
+                *stop = Stop::Signalled;
+            }
+            let serving: Vec<u64> = self
+                .generations
+                .iter()
+                .filter(|g| g.awaits_stop_signal())
+                .map(|g| g.id)
+                .collect();
+            for id in serving {
+                self.processes.cut(id);
+                self.begin_drain(now, id);
+            }
+        }
         let signal = self.timing.stop_signal;
         let at = now + FORCE_GRACE;
         for g in &mut self.generations {

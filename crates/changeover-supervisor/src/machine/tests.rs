@@ -4,7 +4,8 @@
 //! straight to the next deadline, so each assertion on an instant is exact.
 //!
 //! One file above 500 lines on purpose: every test uses the harness at the
-//! top, and each reads as one scenario from start to exit.
+//! top, and each reads as one scenario from start to exit. Proxy mode's
+//! scenarios are in `tests/proxy.rs`, on the same harness.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -24,6 +25,8 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::config::{ReadyMode, Timing};
+
+mod proxy;
 use crate::protocol::{PrestopReply, ReloadReply, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +35,24 @@ enum Act {
     Probe(u32, u32),
     Signal(u32, Signal),
     KillGroup(u32),
+    // Proxy mode only (`Timing::proxy`): what the machine asks of the data plane.
+    /// A check of a generation's upstream; whether with a path (`http:`).
+    CheckUpstream(u64, bool),
+    Route(u64),
+    Retire(u64),
+    Cut(u64),
+    Gone(u64),
+    FrontDraining,
+    FrontStop,
+    FrontForce,
 }
 
 struct Fake {
     next_pid: u32,
     acts: UnboundedSender<(Instant, Act)>,
     fail_spawn: Arc<AtomicBool>,
+    /// Record the proxy-mode acts (the real seam does nothing for them without `--proxy`).
+    proxy: bool,
 }
 
 impl Fake {
@@ -46,8 +61,16 @@ impl Fake {
     }
 }
 
+impl Fake {
+    fn record_proxy(&self, act: Act) {
+        if self.proxy {
+            self.record(act);
+        }
+    }
+}
+
 impl Processes for Fake {
-    fn start_child(&mut self) -> Result<u32, SpawnError> {
+    fn start_child(&mut self, _generation: u64) -> Result<u32, SpawnError> {
         if self.fail_spawn.load(Ordering::SeqCst) {
             return Err(SpawnError::NotFound("server".into()));
         }
@@ -66,6 +89,30 @@ impl Processes for Fake {
     fn kill_group(&mut self, pid: u32) {
         self.record(Act::KillGroup(pid));
     }
+    fn probe_upstream(&mut self, generation: u64, path: Option<&str>) {
+        self.record_proxy(Act::CheckUpstream(generation, path.is_some()));
+    }
+    fn route(&mut self, generation: u64) {
+        self.record_proxy(Act::Route(generation));
+    }
+    fn retire(&mut self, generation: u64) {
+        self.record_proxy(Act::Retire(generation));
+    }
+    fn cut(&mut self, generation: u64) {
+        self.record_proxy(Act::Cut(generation));
+    }
+    fn gone(&mut self, generation: u64) {
+        self.record_proxy(Act::Gone(generation));
+    }
+    fn front_draining(&mut self) {
+        self.record_proxy(Act::FrontDraining);
+    }
+    fn front_stop(&mut self) {
+        self.record_proxy(Act::FrontStop);
+    }
+    fn front_force(&mut self) {
+        self.record_proxy(Act::FrontForce);
+    }
 }
 
 fn timing() -> Timing {
@@ -76,6 +123,7 @@ fn timing() -> Timing {
         drain_timeout: Duration::from_secs(20),
         stop_signal: Signal::SIGTERM,
         max_draining: 4,
+        proxy: false,
     }
 }
 
@@ -113,6 +161,7 @@ impl Harness {
             next_pid: 1000,
             acts: tx,
             fail_spawn: fail_spawn.clone(),
+            proxy: timing.proxy,
         };
         let t0 = Instant::now();
         let (mut machine, snapshot) = Machine::new(timing, fake, service_manager, t0);

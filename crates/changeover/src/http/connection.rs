@@ -25,10 +25,10 @@ use super::stream::{ReturnedOnDrop, Stream, from_fd, into_fd};
 use crate::drain::{DrainSignals, Step, StepWatch};
 use crate::handover::{MAX_SAVED, Refused};
 
-/// What every connection of one listener shares.
-pub(crate) struct Served<S> {
+/// What every connection of one listener shares (each has a service of
+/// its own, made for its peer).
+pub(crate) struct Served {
     pub(crate) signals: DrainSignals,
-    pub(crate) service: DrainAwareService<S>,
     pub(crate) http1: http1::Builder,
     pub(crate) http2: http2::Builder<TokioExecutor>,
     /// The listener's name: a successor takes the connection for its own
@@ -72,7 +72,12 @@ enum Next {
 
 /// Serves one connection through the whole drain protocol, `saved` (the
 /// bytes a parent already read from it) first.
-pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream, saved: Bytes) {
+pub(crate) async fn serve<S: HttpService>(
+    served: Arc<Served>,
+    service: DrainAwareService<S>,
+    stream: Stream,
+    saved: Bytes,
+) {
     // Every wait below also ends at `cut`. Asking the watch is one atomic
     // load per wakeup (an HTTP/1.1 connection is woken on every request),
     // where re-polling two cancellation futures took two mutexes each.
@@ -94,12 +99,12 @@ pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream
                 stream,
                 saved,
                 lame_duck,
-            } => serve_http1(&served, w, stream, saved, lame_duck).await,
+            } => serve_http1(&served, &service, w, stream, saved, lame_duck).await,
             Next::Http2 {
                 stream,
                 saved,
                 stopped,
-            } => serve_http2(&served, w, stream, saved, stopped).await,
+            } => serve_http2(&served, &service, w, stream, saved, stopped).await,
             Next::Offer(stream, saved) => offer(&served, w, stream, saved).await,
             Next::Linger(stream) => {
                 linger(stream, &served.signals).await;
@@ -114,8 +119,8 @@ pub(crate) async fn serve<S: HttpService>(served: Arc<Served<S>>, stream: Stream
 /// the first request head is whole (or too long to keep for a successor).
 /// Once accepting stopped, a connection that sent nothing by then is
 /// offered to the successor, or closed at its moment of the lame duck.
-async fn sniff<S: HttpService>(
-    served: &Served<S>,
+async fn sniff(
+    served: &Served,
     watch: &mut Watch<'_, '_>,
     mut stream: Stream,
     saved: Bytes,
@@ -183,7 +188,8 @@ async fn sniff<S: HttpService>(
 }
 
 async fn serve_http1<S: HttpService>(
-    served: &Served<S>,
+    served: &Served,
+    service: &DrainAwareService<S>,
     watch: &mut Watch<'_, '_>,
     stream: Stream,
     saved: Bytes,
@@ -200,7 +206,7 @@ async fn serve_http1<S: HttpService>(
     ));
     // Boxed so the connection is `Unpin` whatever the service is, and can
     // be taken apart once hyper is done with it.
-    let service = Box::new(TowerToHyperService::new(served.service.clone()));
+    let service = Box::new(TowerToHyperService::new(service.clone()));
     let mut conn = served.http1.serve_connection(io, service).with_upgrades();
     if !lame_duck {
         match unless(watch, Step::AcceptingStopped, Pin::new(&mut conn)).await {
@@ -348,7 +354,8 @@ fn join(first: Bytes, then: Bytes) -> Bytes {
 /// moves the client to the successor (or elsewhere) now, instead of leaving
 /// it on a draining process for the lame-duck window.
 async fn serve_http2<S: HttpService>(
-    served: &Served<S>,
+    served: &Served,
+    service: &DrainAwareService<S>,
     watch: &mut Watch<'_, '_>,
     stream: Stream,
     saved: Bytes,
@@ -364,7 +371,7 @@ async fn serve_http2<S: HttpService>(
     let mut conn = Box::pin(
         served
             .http2
-            .serve_connection(io, TowerToHyperService::new(served.service.clone())),
+            .serve_connection(io, TowerToHyperService::new(service.clone())),
     );
     let result = 'served: {
         if !stopped {
@@ -392,12 +399,7 @@ async fn serve_http2<S: HttpService>(
 
 /// Offers an idle connection to the successor; the lame duck if it does
 /// not take it.
-async fn offer<S>(
-    served: &Served<S>,
-    watch: &mut Watch<'_, '_>,
-    stream: Stream,
-    saved: Bytes,
-) -> Next {
+async fn offer(served: &Served, watch: &mut Watch<'_, '_>, stream: Stream, saved: Bytes) -> Next {
     let signals = &served.signals;
     let Some(outbox) = signals.handoff() else {
         return Next::Sniff {

@@ -7,6 +7,9 @@
 //! (lame duck, graceful shutdown, write side first), and the application's
 //! service is wrapped so that `/livez` and `/readyz` are answered here and
 //! every HTTP/1.1 response carries `Connection: close` once draining began.
+//! [`Server`] is the same serve path for a process that runs its own stop
+//! sequence (the supervisor's `--proxy`), with a service made per connection
+//! from the client's address.
 //!
 //! The module knows nothing of the lifecycle beyond those signals.
 //!
@@ -23,9 +26,11 @@
 
 mod accept;
 mod connection;
+mod server;
 mod service;
 mod sniff;
 mod stream;
 
 pub(crate) use accept::serve;
+pub use server::Server;
 pub use service::{BoxError, HttpService};

@@ -270,7 +270,7 @@ impl Lifecycle {
             service,
             self.inner.drain.signals(),
             self.inner.health,
-            &self.inner.takers,
+            Some(&self.inner.takers),
         )
     }
 
