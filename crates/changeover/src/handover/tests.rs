@@ -6,6 +6,15 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::socket::MsgFlags;
+use socket2::Socket;
+
+use super::intake::{Message, receive_now};
 use super::*;
 
 const DEADLINE_IN_TESTS: Duration = Duration::from_secs(10);
