@@ -30,7 +30,7 @@ const USAGE: &str = "usage: hello [--listen ADDR] [--pid-file PATH] [--stop-dela
   --drain-timeout DURATION  cut connections still open this long after accepting stopped (default 20s)
   --ready-timeout DURATION  kill a successor not ready within this (default 60s)
   --lame-duck DURATION      how long an idle keep-alive connection may stay open once
-                            accepting stopped, each closed at a random moment of it (default 1s)
+                            accepting stopped, each closed at a random moment of its second half (default 1s)
 
 Durations read like 500ms, 5s, 1m. SIGHUP upgrades in place; SIGTERM stops gracefully.";
 

@@ -26,7 +26,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A lame duck long enough that an old generation holding idle
 /// connections through it stays visibly alive (each closes at a random
-/// moment of it: 16 of them, all within 5 s, one time in 65,536).
+/// moment of its second half: none before 5 s).
 const LONG_LAME_DUCK: &str = "10s";
 
 /// The lame duck of an old generation that keeps its connections: a

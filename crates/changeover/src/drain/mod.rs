@@ -27,9 +27,10 @@
 //!    served as before. A request the client is already sending, or that sat
 //!    accepted but unread, is read and answered (with `Connection: close`),
 //!    and a connection that ends itself in the window is done. An idle one
-//!    is closed at a moment drawn at random within the window (HAProxy's
-//!    `close-spread-time`), not at its end: the closes of a stop are spread
-//!    over the window, so no client's timer (a 1 s poll interval, say)
+//!    is closed at a moment drawn at random within the window's second half
+//!    (HAProxy's `close-spread-time`; the first half leaves room for a
+//!    request already on its way), not at its end: the closes of a stop are
+//!    spread over it, so no client's timer (a 1 s poll interval, say)
 //!    lines up with all of them. An HTTP/2
 //!    connection (told by its first bytes, the client preface) skips this
 //!    step: its GOAWAY already leaves room for a stream on its way, and

@@ -121,7 +121,7 @@ impl DrainSignals {
     }
 
     /// When an idle connection entering its lame duck now closes: a moment
-    /// drawn at random within the window, so that the closes of a stop are
+    /// drawn at random within the window's second half, so that the closes of a stop are
     /// spread over it and no client's timer lines up with all of them.
     #[cfg(feature = "http")]
     pub(crate) fn lame_duck_close(&self) -> tokio::time::Instant {
