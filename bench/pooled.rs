@@ -1,133 +1,73 @@
-//! Pooled real clients across self-upgrades (not a test yet; not run by CI).
+//! Pooled real clients across restarts (not a test; not run by CI; the
+//! pooled-client test in `tests/handover.rs` runs the upgrade mode once).
 //!
 //! `tests/clients/pooled.py` — Python `requests` (urllib3, no retries), 48
 //! threads each with its own pooled keep-alive connection and idle gaps
-//! uniform in 0–2 s — runs against `hello` while it upgrades itself N times
-//! (SIGHUP; each time the successor is ready, the old generation is gone,
-//! and some requests went through before the next). Prints the counts and
-//! every failure message. Today an old generation closes each idle
-//! connection when its lame-duck window ends, and a client whose gap ends
-//! just then writes into the closing connection: urllib3 reports "Remote end
-//! closed connection without response". Exit status 1 when any failed.
+//! uniform in 0–2 s — runs against `hello` while it is restarted N times:
+//! - `--mode upgrade` (default): SIGHUP, each time until the successor is
+//!   ready and the old generation is gone. Idle connections are handed to
+//!   the successor, so none is closed.
+//! - `--mode reload`: `changeover reload --wait` of `changeover run`, each
+//!   time until the new child is ready; the old child stops (no successor
+//!   of its own) and closes its idle connections through the lame duck,
+//!   each at a random moment of the window. A client whose gap ends just
+//!   as its connection closes writes into it: urllib3 reports "Remote end
+//!   closed connection without response".
+//!
+//! Prints the counts and every failure message; exit status 1 when any
+//! request failed.
 //!
 //! ```text
-//! cargo bench -p changeover-tests --bench pooled [-- --upgrades 40 --threads 48 --runs 1]
+//! cargo bench -p changeover-tests --bench pooled [-- --mode upgrade|reload --restarts 40 --threads 48 --runs 1]
 //! ```
 
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use changeover_tests::{Script, Server, example_bin, free_port, python_imports, signal, wait_gone};
-use nix::sys::signal::Signal;
-use tokio::process::Command;
-
-const DEADLINE: Duration = Duration::from_secs(60);
+use changeover_tests::pooled::{Restart, across};
+use changeover_tests::python_imports;
 
 struct Options {
-    upgrades: usize,
+    reload: bool,
+    restarts: usize,
     threads: usize,
     runs: usize,
 }
 
 fn options() -> Options {
     let mut o = Options {
-        upgrades: 40,
+        reload: false,
+        restarts: 40,
         threads: 48,
         runs: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut num = || -> usize {
+        let mut value = || {
             args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
+                .unwrap_or_else(|| panic!("{a} needs a value; see the header of bench/pooled.rs"))
+        };
+        let mut num = || -> usize {
+            let v = value();
+            v.parse()
+                .unwrap_or_else(|_| panic!("{a} needs a number, not {v:?}"))
         };
         match a.as_str() {
-            "--upgrades" => o.upgrades = num(),
+            // `--upgrades` is the name this option had before the reload mode.
+            "--restarts" | "--upgrades" => o.restarts = num(),
             "--threads" => o.threads = num(),
             "--runs" => o.runs = num(),
+            "--mode" => {
+                o.reload = match value().as_str() {
+                    "upgrade" => false,
+                    "reload" => true,
+                    other => panic!("--mode {other:?}: write upgrade or reload"),
+                }
+            }
             "--bench" => {}
             other => panic!("unknown argument {other:?}; see the header of bench/pooled.rs"),
         }
     }
     o
-}
-
-fn progress_ok(line: &str) -> Option<u64> {
-    line.strip_prefix("progress ")?
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("ok="))?
-        .parse()
-        .ok()
-}
-
-async fn wait_ok(client: &mut Script, at_least: u64) -> u64 {
-    let line = client
-        .wait_for(
-            |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
-            DEADLINE,
-        )
-        .await;
-    progress_ok(&line).expect("a progress line")
-}
-
-/// One run: returns (requests, failed).
-async fn run(o: &Options, round: usize) -> (u64, u64) {
-    let port = free_port();
-    let mut cmd = Command::new(example_bin("hello"));
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn,changeover=info");
-    let mut server = Server::start(cmd);
-    let mut live = server.wait_ready(DEADLINE).await;
-    // Bounded well beyond what 40 upgrades take (about a second each).
-    let max_seconds = 30 + 3 * o.upgrades;
-    let mut client = Script::python(
-        "pooled.py",
-        &[
-            "--url".into(),
-            format!("http://127.0.0.1:{port}/"),
-            "--threads".into(),
-            o.threads.to_string(),
-            "--max-seconds".into(),
-            max_seconds.to_string(),
-        ],
-    );
-    let mut ok = wait_ok(&mut client, o.threads as u64).await;
-    let started = Instant::now();
-    for _ in 0..o.upgrades {
-        signal(live, Signal::SIGHUP);
-        let next = server.wait_ready(DEADLINE).await;
-        assert!(
-            wait_gone(live, DEADLINE).await,
-            "old generation {live} did not exit"
-        );
-        live = next;
-        ok = wait_ok(&mut client, ok + 10).await;
-    }
-    let took = started.elapsed();
-    let result = client.finish(DEADLINE).await;
-    signal(live, Signal::SIGTERM);
-    wait_gone(live, DEADLINE).await;
-    let r: serde_json::Value = serde_json::from_str(&result).expect("the client's JSON");
-    let (requests, failed) = (
-        r["requests"].as_u64().unwrap(),
-        r["failed"].as_u64().unwrap(),
-    );
-    println!(
-        "| {round} | {} in {:.1} s | {requests} | {} | {failed} | {} |",
-        o.upgrades,
-        took.as_secs_f64(),
-        r["ok"],
-        if r["bounded"] == true {
-            "a bound ended it"
-        } else {
-            "-"
-        }
-    );
-    for f in r["failures"].as_array().into_iter().flatten() {
-        println!("|   | failure: {} | | | | |", f.as_str().unwrap_or("?"));
-    }
-    (requests, failed)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -136,19 +76,50 @@ async fn main() {
         eprintln!("pooled bench: {e}");
         std::process::exit(2);
     }
-    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     let o = options();
+    changeover_tests::build_release(&[
+        "-p",
+        "changeover-cli",
+        "-p",
+        "changeover-tests",
+        "--bins",
+        "--examples",
+    ]);
+    let exe = std::env::current_exe().expect("the bench's path");
+    let release = exe.parent().and_then(Path::parent).expect("target/release");
+    let (restart, what) = if o.reload {
+        (
+            Restart::Reload {
+                changeover: release.join("changeover"),
+            },
+            "reloads of changeover run",
+        )
+    } else {
+        (Restart::Upgrade, "self-upgrades")
+    };
     println!(
-        "## pooled clients (requests/urllib3, no retries, {} threads, idle 0-2 s) across self-upgrades of hello\n",
+        "## pooled clients (requests/urllib3, no retries, {} threads, idle 0-2 s) across {what} of hello\n",
         o.threads
     );
-    println!("| run | upgrades | requests | ok | failed | note |");
+    println!("| run | restarts | requests | ok | failed | note |");
     println!("|---|---|---|---|---|---|");
     let (mut requests, mut failed) = (0, 0);
     for round in 1..=o.runs {
-        let (r, f) = run(&o, round).await;
-        requests += r;
-        failed += f;
+        let (c, _log) = across(&restart, o.restarts, o.threads).await;
+        println!(
+            "| {round} | {} in {:.1} s | {} | {} | {} | {} |",
+            o.restarts,
+            c.took.as_secs_f64(),
+            c.requests,
+            c.ok,
+            c.failed,
+            if c.bounded { "a bound ended it" } else { "-" }
+        );
+        for f in &c.failures {
+            println!("|   | failure: {f} | | | | |");
+        }
+        requests += c.requests;
+        failed += c.failed;
     }
     println!("\n{failed} of {requests} requests failed");
     std::process::exit(i32::from(failed > 0));

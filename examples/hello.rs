@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! hello [--listen ADDR] [--pid-file PATH] [--stop-delay DURATION]
-//!       [--drain-timeout DURATION] [--ready-timeout DURATION]
+//!       [--drain-timeout DURATION] [--ready-timeout DURATION] [--lame-duck DURATION]
 //! GET /           -> 200 "hello from <pid>\n"
 //! GET /slow?ms=N  -> 200 after N milliseconds
 //! GET /livez      -> 200
@@ -21,7 +21,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use changeover::{Lifecycle, ListenAddr, parse_duration};
 
-const USAGE: &str = "usage: hello [--listen ADDR] [--pid-file PATH] [--stop-delay DURATION] [--drain-timeout DURATION] [--ready-timeout DURATION]
+const USAGE: &str = "usage: hello [--listen ADDR] [--pid-file PATH] [--stop-delay DURATION] [--drain-timeout DURATION] [--ready-timeout DURATION] [--lame-duck DURATION]
 
   --listen ADDR             HOST:PORT, [V6]:PORT or unix:PATH (default 127.0.0.1:8080);
                             an inherited LISTEN_FDS socket named http (or the only one) wins
@@ -29,6 +29,8 @@ const USAGE: &str = "usage: hello [--listen ADDR] [--pid-file PATH] [--stop-dela
   --stop-delay DURATION     keep serving this long after SIGTERM (default: 5s on Kubernetes, else 0)
   --drain-timeout DURATION  cut connections still open this long after accepting stopped (default 20s)
   --ready-timeout DURATION  kill a successor not ready within this (default 60s)
+  --lame-duck DURATION      how long an idle keep-alive connection may stay open once
+                            accepting stopped, each closed at a random moment of its second half (default 1s)
 
 Durations read like 500ms, 5s, 1m. SIGHUP upgrades in place; SIGTERM stops gracefully.";
 
@@ -39,6 +41,7 @@ struct Options {
     stop_delay: Option<Duration>,
     drain_timeout: Option<Duration>,
     ready_timeout: Option<Duration>,
+    lame_duck: Option<Duration>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Options, String> {
         stop_delay: None,
         drain_timeout: None,
         ready_timeout: None,
+        lame_duck: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,6 +76,7 @@ fn parse_args() -> Result<Options, String> {
             "--stop-delay" => opts.stop_delay = Some(duration(value()?)?),
             "--drain-timeout" => opts.drain_timeout = Some(duration(value()?)?),
             "--ready-timeout" => opts.ready_timeout = Some(duration(value()?)?),
+            "--lame-duck" => opts.lame_duck = Some(duration(value()?)?),
             _ => return Err(format!("unknown argument {arg:?}; see --help")),
         }
     }
@@ -120,6 +125,9 @@ async fn serve(opts: Options) -> ExitCode {
     }
     if let Some(d) = opts.ready_timeout {
         builder = builder.ready_timeout(d);
+    }
+    if let Some(d) = opts.lame_duck {
+        builder = builder.lame_duck(d);
     }
     if let Some(p) = &opts.pid_file {
         builder = builder.pid_file(p);

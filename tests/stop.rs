@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use changeover_tests::{Server, example_bin, free_port};
+use changeover_tests::{Server, example_bin, free_port, http1};
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -21,35 +21,12 @@ async fn start(port: u16, extra: &[&str]) -> Server {
     server
 }
 
-/// Sends one GET on `conn` and reads one whole response (Content-Length
-/// bodies, which is all `hello` sends); returns the status code and whether
-/// the server asked to close.
+/// Sends one GET on `conn` and reads one whole response; the status code,
+/// whether the server asked to close, and the body.
 async fn get_on(conn: &mut TcpStream, path: &str) -> std::io::Result<(u16, bool, String)> {
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-        .await?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head[9..12].parse().unwrap();
-                let close = head.contains("connection: close");
-                return Ok((status, close, text[end + 4..].to_owned()));
-            }
-        }
-    }
+    http1::get_on(conn, path)
+        .await
+        .map(|r| (r.status, r.close, r.body))
 }
 
 async fn get(port: u16, path: &str) -> std::io::Result<(u16, bool, String)> {
@@ -109,6 +86,72 @@ async fn stop_delay_then_prompt_exit_with_idle_keepalive_connections() {
             "an idle connection must end with a clean end of stream, got {read:?}"
         );
     }
+}
+
+/// A stop spreads the closes of idle keep-alive connections over the lame
+/// duck's second half, each at its own random moment (as HAProxy's
+/// `close-spread-time`), instead of closing all of them at its end, where a
+/// client whose timer matches the window would write into every one
+/// (issue 11); none in the first half, which is left for requests already
+/// on their way. 16 connections, a 3 s window: all closes in its last
+/// quarter, or all in its third, would each happen one time in 65,536.
+/// Every close is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_spreads_the_closes_of_idle_connections_over_the_lame_duck() {
+    let port = free_port();
+    let mut server = start(port, &["--lame-duck", "3s"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..16 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(get_on(&mut c, "/").await.unwrap().0, 200);
+        idle.push(c);
+    }
+    let stopped_at = std::time::Instant::now();
+    server.signal(Signal::SIGTERM);
+    let mut closes = tokio::task::JoinSet::new();
+    for mut c in idle {
+        closes.spawn(async move {
+            let mut rest = Vec::new();
+            let read = c.read_to_end(&mut rest).await;
+            assert!(matches!(read, Ok(0)), "a clean end of stream, got {read:?}");
+            stopped_at.elapsed()
+        });
+    }
+    let mut at: Vec<Duration> = closes.join_all().await;
+    at.sort_unstable();
+    let (half, three_quarters) = (Duration::from_millis(1500), Duration::from_millis(2250));
+    assert!(
+        at[0] >= half && at[0] < three_quarters && at[15] > three_quarters,
+        "closed at {at:?} after SIGTERM: not spread over the 3 s window's second half"
+    );
+    assert_eq!(server.wait_exit(DEADLINE).await.code(), Some(0));
+}
+
+/// A connection that never sent a byte is idle too: it is closed in its
+/// lame duck, not kept until the drain deadline cuts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_sent_anything_closes_in_its_lame_duck() {
+    let port = free_port();
+    let mut server = start(port, &["--drain-timeout", "20s"]).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    // Accepted before the stop: the server counts them open.
+    let (status, _, _) = get(port, "/").await.unwrap();
+    assert_eq!(status, 200);
+    server.signal(Signal::SIGTERM);
+    for mut c in silent {
+        let mut rest = Vec::new();
+        let read = c.read_to_end(&mut rest).await;
+        assert!(matches!(read, Ok(0)), "a clean end of stream, got {read:?}");
+    }
+    assert_eq!(
+        server.wait_exit(DEADLINE).await.code(),
+        Some(0),
+        "nothing was cut; log:\n{}",
+        server.log()
+    );
 }
 
 /// A request longer than the drain deadline is cut at the deadline, and the

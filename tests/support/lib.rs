@@ -6,6 +6,8 @@
 //! children (the successors of an upgrade) are waited for through a pidfd,
 //! which becomes readable when the process exits.
 
+pub mod http1;
+pub mod pooled;
 mod script;
 
 pub use script::{Script, clients_dir, python_imports};

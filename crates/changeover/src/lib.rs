@@ -38,7 +38,10 @@
 //! fd 3 onwards, and `NOTIFY_SOCKET` pointing at a socket of this process.
 //! This generation keeps accepting until the successor reports `READY=1`;
 //! then it drains as in a stop, without the stop delay: the successor serves
-//! the same sockets, so no connection is refused. If the successor exits or
+//! the same sockets, so no connection is refused, and it hands its idle
+//! HTTP/1.1 keep-alive connections to the successor, which serves them as
+//! its own (see [the drain protocol](drain#handing-idle-connections-over)),
+//! so none is closed either. If the successor exits or
 //! misses the ready deadline (default 60 s; it is then killed), this
 //! generation serves on. Requests for an upgrade while one runs join it.
 //! Under systemd, `RELOADING=1`, then `MAINPID=<successor>` and `READY=1`
@@ -59,6 +62,7 @@
 //! | [`drain`] | the drain protocol: the phase, the `shutdown`, `stop_accepting` and `cut` tokens, the connection tracker, and the stop sequence's waits | steps to take (begin, complete, finish) |
 //! | `http` (feature `http`) | the accept loop, each connection's way through the drain, `/livez` and `/readyz`, `Connection: close` | a listener, a service and the drain signals (the receiving side only) |
 //! | `upgrade` | starting a successor, waiting for its `READY=1`, handing over or killing it | an upgrade plan: program, arguments, environment, named listeners, upstream notify socket, ready deadline |
+//! | `handover` (feature `http`) | passing connections between generations: the successor's intake, the old generation's outbox, `SCM_RIGHTS`, peer checks, the deadline | the successor's pid and intake address; the takers by listener name |
 //! | [`listeners`] | binding and inheriting sockets (`LISTEN_FDS`) | — |
 //! | [`spawn`] | starting a child the systemd way: sockets at fd 3…, `LISTEN_PID` | — |
 //! | [`notify`] | `sd_notify`, both ends; `MONOTONIC_USEC` | — |
@@ -67,7 +71,8 @@
 //!
 //! Imports point one way, from the lifecycle down (`lifecycle` → `upgrade`
 //! → `spawn`, `notify`, `process`; `lifecycle` → `http` → `drain`,
-//! `listeners`); no two modules import each other. The supervisor
+//! `listeners`; `lifecycle`, `http`, `drain` → `handover` → `notify`,
+//! `process`); no two modules import each other. The supervisor
 //! (`changeover-supervisor`) uses `listeners`, `spawn`, `notify`,
 //! `process` and the lifecycle's defaults, never a [`Lifecycle`].
 //!
@@ -94,6 +99,8 @@
 mod addr;
 pub mod drain;
 mod duration;
+#[cfg(feature = "http")]
+mod handover;
 mod lifecycle;
 pub mod listeners;
 pub mod log_limit;

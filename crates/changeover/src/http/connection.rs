@@ -1,194 +1,255 @@
 //! One connection through the [drain protocol](crate::drain#one-connection):
-//! serve it, give it a lame-duck window once accepting stopped, then close it
-//! politely — write side first, socket last.
+//! tell HTTP/1 from HTTP/2 by its first bytes, serve it; once accepting
+//! stopped, hand it to a successor that takes idle connections, or give it
+//! a lame-duck window; then close it politely — write side first, socket
+//! last.
 
 use std::future::{Future, poll_fn};
-use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
-use tokio_util::either::Either;
+use tokio::time::Instant;
 
 use super::service::{DrainAwareService, HttpService};
+use super::sniff::{has_whole_head, is_http2};
+use super::stream::{ReturnedOnDrop, Stream, from_fd, into_fd};
 use crate::drain::{DrainSignals, Step, StepWatch};
+use crate::handover::{MAX_SAVED, Refused};
 
-/// An accepted stream: TCP on the left, Unix on the right.
-pub(crate) type Stream = Either<tokio::net::TcpStream, tokio::net::UnixStream>;
-
-/// The stream while hyper serves it. Hyper closes what it drops; this one,
-/// dropped, goes back to the connection task instead, so that the close can
-/// be made polite (write side first, see [`linger`]).
-struct ReturnedOnDrop {
-    stream: Option<Stream>,
-    back: Option<oneshot::Sender<Stream>>,
-    /// Whether the client opened with the HTTP/2 preface, decided on the
-    /// first read (hyper-util's auto builder does not say which it chose).
-    h2: Arc<AtomicBool>,
-    sniffed: bool,
+/// What every connection of one listener shares (each has a service of
+/// its own, made for its peer).
+pub(crate) struct Served {
+    pub(crate) signals: DrainSignals,
+    pub(crate) http1: http1::Builder,
+    pub(crate) http2: http2::Builder<TokioExecutor>,
+    /// The listener's name: a successor takes the connection for its own
+    /// listener of that name.
+    pub(crate) listener: Arc<str>,
 }
 
-/// What an HTTP/2 client sends first (RFC 9113 §3.4); no HTTP/1 request
-/// starts with it.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How much each read before hyper takes.
+const FIRST_READ: usize = 4096;
 
-impl ReturnedOnDrop {
-    fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
-        Pin::new(
-            self.get_mut()
-                .stream
-                .as_mut()
-                .expect("present until dropped"),
-        )
-    }
+/// How far a connection got, and what to do with it next.
+enum Next {
+    /// Read until the first bytes tell the protocol (and for HTTP/1 until
+    /// the first request head is whole). `close_at`: accepting stopped, and
+    /// the connection closes at that moment of its lame duck unless a
+    /// request began by then.
+    Sniff {
+        stream: Stream,
+        saved: Bytes,
+        close_at: Option<Instant>,
+    },
+    /// Serve HTTP/1; `lame_duck` once accepting stopped.
+    Http1 {
+        stream: Stream,
+        saved: Bytes,
+        lame_duck: bool,
+    },
+    /// Serve HTTP/2; `stopped`: accepting stopped, GOAWAY at once.
+    Http2 {
+        stream: Stream,
+        saved: Bytes,
+        stopped: bool,
+    },
+    /// Idle once accepting stopped: offer it to the successor.
+    Offer(Stream, Bytes),
+    /// Served; close politely.
+    Linger(Stream),
+    /// Gone, or someone else's now.
+    Done,
 }
 
-impl Drop for ReturnedOnDrop {
-    fn drop(&mut self) {
-        if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
-            // If the connection task is gone (cut), the stream just closes.
-            let _closed_if_nobody_waits = back.send(stream);
-        }
-    }
-}
-
-impl ReturnedOnDrop {
-    /// The first read, which also tells whether the client speaks HTTP/2;
-    /// kept out of line so later reads pay one branch for it.
-    #[cold]
-    #[inline(never)]
-    fn poll_first_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = self.as_mut().stream().poll_read(cx, buf);
-        if buf.filled().len() > before {
-            let first = &buf.filled()[before..];
-            let n = first.len().min(H2_PREFACE.len());
-            self.h2
-                .store(first[..n] == H2_PREFACE[..n], Ordering::Relaxed);
-            self.sniffed = true;
-        }
-        polled
-    }
-}
-
-impl AsyncRead for ReturnedOnDrop {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.sniffed {
-            return self.poll_first_read(cx, buf);
-        }
-        self.stream().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ReturnedOnDrop {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.stream().poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.stream().poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        // Both kinds of stream write vectored.
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream().poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream().poll_shutdown(cx)
-    }
-}
-
-/// Serves one connection through the whole drain protocol.
+/// Serves one connection through the whole drain protocol, `saved` (the
+/// bytes a parent already read from it) first.
 pub(crate) async fn serve<S: HttpService>(
-    signals: DrainSignals,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    served: Arc<Served>,
     service: DrainAwareService<S>,
     stream: Stream,
+    saved: Bytes,
 ) {
-    let (back_tx, back_rx) = oneshot::channel();
-    let h2 = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(ReturnedOnDrop {
-        stream: Some(stream),
-        back: Some(back_tx),
-        h2: h2.clone(),
-        sniffed: false,
-    });
-    let mut conn =
-        Box::pin(builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service)));
     // Every wait below also ends at `cut`. Asking the watch is one atomic
     // load per wakeup (an HTTP/1.1 connection is woken on every request),
     // where re-polling two cancellation futures took two mutexes each.
-    let mut watch = pin!(signals.watch());
-    let result = match unless(&mut watch, Step::AcceptingStopped, conn.as_mut()).await {
-        Ok(r) => r,
-        Err(Step::Cut) => return,
-        // HTTP/2 has its own lame duck: GOAWAY in two steps (the highest
-        // stream id first, the real last one after a ping round trip), so
-        // a stream the client is sending is still served. Sent at once, it
-        // moves the client to the successor (or elsewhere) now, instead of
-        // leaving it on a draining process for the lame-duck window.
-        Err(_) if h2.load(Ordering::Relaxed) => {
-            conn.as_mut().graceful_shutdown();
-            match unless(&mut watch, Step::Cut, conn.as_mut()).await {
-                Ok(r) => r,
-                Err(_) => return,
-            }
-        }
-        Err(_) => {
-            // Lame duck: a request already on its way is read and answered
-            // (with Connection: close); an idle connection is closed after.
-            let lame_duck = tokio::time::timeout(signals.lame_duck(), conn.as_mut());
-            match unless(&mut watch, Step::Cut, pin!(lame_duck)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(_window_over)) => {
-                    conn.as_mut().graceful_shutdown();
-                    match unless(&mut watch, Step::Cut, conn.as_mut()).await {
-                        Ok(r) => r,
-                        Err(_) => return,
-                    }
-                }
-                Err(_) => return,
-            }
-        }
+    let mut watch = pin!(served.signals.watch());
+    let w = &mut watch;
+    let mut next = Next::Sniff {
+        stream,
+        saved,
+        close_at: None,
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
-    drop(conn);
-    // Upgraded connections (WebSocket) keep their stream; nothing comes back.
-    if let Ok(stream) = back_rx.await {
-        linger(stream, &signals).await;
+    loop {
+        next = match next {
+            Next::Sniff {
+                stream,
+                saved,
+                close_at,
+            } => sniff(&served, w, stream, saved, close_at).await,
+            Next::Http1 {
+                stream,
+                saved,
+                lame_duck,
+            } => serve_http1(&served, &service, w, stream, saved, lame_duck).await,
+            Next::Http2 {
+                stream,
+                saved,
+                stopped,
+            } => serve_http2(&served, &service, w, stream, saved, stopped).await,
+            Next::Offer(stream, saved) => offer(&served, w, stream, saved).await,
+            Next::Linger(stream) => {
+                linger(stream, &served.signals).await;
+                return;
+            }
+            Next::Done => return,
+        }
     }
 }
+
+/// Reads until the first bytes tell the protocol, and for HTTP/1 until
+/// the first request head is whole (or too long to keep for a successor).
+/// Once accepting stopped, a connection that sent nothing by then is
+/// offered to the successor, or closed at its moment of the lame duck.
+async fn sniff(
+    served: &Served,
+    watch: &mut Watch<'_, '_>,
+    mut stream: Stream,
+    saved: Bytes,
+    mut close_at: Option<Instant>,
+) -> Next {
+    let mut first = BytesMut::with_capacity(FIRST_READ.max(saved.len()));
+    first.extend_from_slice(&saved);
+    loop {
+        match is_http2(&first) {
+            Some(true) => {
+                return Next::Http2 {
+                    stream,
+                    saved: first.freeze(),
+                    stopped: close_at.is_some(),
+                };
+            }
+            Some(false) if first.len() >= MAX_SAVED || has_whole_head(&first) => {
+                return Next::Http1 {
+                    stream,
+                    saved: first.freeze(),
+                    lame_duck: close_at.is_some(),
+                };
+            }
+            _ => {}
+        }
+        first.reserve(FIRST_READ);
+        let read = match close_at {
+            None => {
+                let read = pin!(stream.read_buf(&mut first));
+                match unless(watch, Step::AcceptingStopped, read).await {
+                    Ok(r) => r,
+                    Err(Step::Cut) => return Next::Done,
+                    // Nothing (or not a whole request head) came yet: idle.
+                    Err(_) if served.signals.handoff().is_some() => {
+                        return Next::Offer(stream, first.freeze());
+                    }
+                    Err(_) => {
+                        close_at = Some(served.signals.lame_duck_close());
+                        continue;
+                    }
+                }
+            }
+            // Nothing came by its moment: closed. (A request begun is
+            // waited for, as hyper would: it is answered, with
+            // `Connection: close`.)
+            Some(at) if first.is_empty() => {
+                let read = pin!(tokio::time::timeout_at(at, stream.read_buf(&mut first)));
+                match unless(watch, Step::Cut, read).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_its_moment)) => return Next::Linger(stream),
+                    Err(_) => return Next::Done,
+                }
+            }
+            Some(_) => match unless(watch, Step::Cut, pin!(stream.read_buf(&mut first))).await {
+                Ok(r) => r,
+                Err(_) => return Next::Done,
+            },
+        };
+        match read {
+            // Gone before it said anything: nothing to answer, nothing unread.
+            Ok(0) | Err(_) => return Next::Done,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn serve_http1<S: HttpService>(
+    served: &Served,
+    service: &DrainAwareService<S>,
+    watch: &mut Watch<'_, '_>,
+    stream: Stream,
+    saved: Bytes,
+    lame_duck: bool,
+) -> Next {
+    let signals = &served.signals;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (back_tx, back_rx) = oneshot::channel();
+    let io = TokioIo::new(ReturnedOnDrop::new(
+        stream,
+        saved,
+        back_tx,
+        stopping.clone(),
+    ));
+    // Boxed so the connection is `Unpin` whatever the service is, and can
+    // be taken apart once hyper is done with it.
+    let service = Box::new(TowerToHyperService::new(service.clone()));
+    let mut conn = served.http1.serve_connection(io, service).with_upgrades();
+    if !lame_duck {
+        match unless(watch, Step::AcceptingStopped, Pin::new(&mut conn)).await {
+            Ok(r) => return ended(signals, watch, r, conn, back_rx).await,
+            Err(Step::Cut) => return Next::Done,
+            Err(_) => {}
+        }
+        if signals.handoff().is_some() {
+            // Ask hyper to stop: an idle connection (a request head partly
+            // received counts as idle) stops at once, a busy one after its
+            // response; either way the socket stays open, to be handed over.
+            stopping.store(true, Ordering::Relaxed);
+            Pin::new(&mut conn).graceful_shutdown();
+            return match unless(watch, Step::Cut, Pin::new(&mut conn)).await {
+                Ok(r) => stopped_for_handover(watch, r, conn, back_rx).await,
+                Err(_) => Next::Done,
+            };
+        }
+    }
+    // Lame duck: a request already on its way is read and answered (with
+    // Connection: close); an idle connection is closed at its moment.
+    let window = tokio::time::timeout_at(signals.lame_duck_close(), Pin::new(&mut conn));
+    let r = match unless(watch, Step::Cut, pin!(window)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_close_now)) => {
+            Pin::new(&mut conn).graceful_shutdown();
+            match unless(watch, Step::Cut, Pin::new(&mut conn)).await {
+                Ok(r) => r,
+                Err(_) => return Next::Done,
+            }
+        }
+        Err(_) => return Next::Done,
+    };
+    ended(signals, watch, r, conn, back_rx).await
+}
+
+/// A connection's view of the drain's steps 3 and 4 (see [`unless`]).
+type Watch<'a, 'b> = Pin<&'a mut StepWatch<'b>>;
 
 /// Polls `fut` until it completes, or until the drain reaches `step` (or
 /// a later one), which is asked first on every poll: `Err` with the step.
 async fn unless<F: Future>(
-    watch: &mut Pin<&mut StepWatch<'_>>,
+    watch: &mut Watch<'_, '_>,
     step: Step,
     mut fut: Pin<&mut F>,
 ) -> Result<F::Output, Step> {
@@ -200,6 +261,185 @@ async fn unless<F: Future>(
         fut.as_mut().poll(cx).map(Ok)
     })
     .await
+}
+
+type Http1Conn<S> = http1::UpgradeableConnection<
+    TokioIo<ReturnedOnDrop>,
+    Box<TowerToHyperService<DrainAwareService<S>>>,
+>;
+
+/// Hyper is done with an HTTP/1 connection: close it politely, or wait for
+/// the application to drop an upgraded one, or serve it as HTTP/2 after
+/// all.
+async fn ended<S: HttpService>(
+    signals: &DrainSignals,
+    watch: &mut Watch<'_, '_>,
+    result: hyper::Result<()>,
+    conn: Http1Conn<S>,
+    back: oneshot::Receiver<Stream>,
+) -> Next {
+    let Some(parts) = conn.into_parts() else {
+        return upgraded(watch, back).await;
+    };
+    let (stream, unread, _) = parts.io.into_inner().into_parts();
+    match result {
+        Ok(()) => Next::Linger(stream),
+        Err(e) if e.is_parse_version_h2() => Next::Http2 {
+            stream,
+            saved: join(parts.read_buf, unread),
+            stopped: signals.has_stopped_accepting(),
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "connection ended with an error");
+            Next::Linger(stream)
+        }
+    }
+}
+
+/// Hyper stopped an HTTP/1 connection so it could be handed over: offer
+/// it, unless it had to say something on the way (a response, which told
+/// the client to close).
+async fn stopped_for_handover<S: HttpService>(
+    watch: &mut Watch<'_, '_>,
+    result: hyper::Result<()>,
+    conn: Http1Conn<S>,
+    back: oneshot::Receiver<Stream>,
+) -> Next {
+    let Some(parts) = conn.into_parts() else {
+        return upgraded(watch, back).await;
+    };
+    let (stream, unread, wrote_while_stopping) = parts.io.into_inner().into_parts();
+    let saved = join(parts.read_buf, unread);
+    match result {
+        Ok(()) if !wrote_while_stopping => Next::Offer(stream, saved),
+        Ok(()) => Next::Linger(stream),
+        Err(e) if e.is_parse_version_h2() => Next::Http2 {
+            stream,
+            saved,
+            stopped: true,
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "connection ended with an error");
+            Next::Linger(stream)
+        }
+    }
+}
+
+/// An upgraded connection (WebSocket) is the application's: its stream
+/// comes back when the application drops it, or the cut ends the wait.
+async fn upgraded(watch: &mut Watch<'_, '_>, back: oneshot::Receiver<Stream>) -> Next {
+    match unless(watch, Step::Cut, pin!(back)).await {
+        Ok(Ok(stream)) => Next::Linger(stream),
+        // Dropped without coming back (the application kept it), or cut.
+        Ok(Err(_)) | Err(_) => Next::Done,
+    }
+}
+
+fn join(first: Bytes, then: Bytes) -> Bytes {
+    if then.is_empty() {
+        first
+    } else if first.is_empty() {
+        then
+    } else {
+        let mut both = BytesMut::with_capacity(first.len() + then.len());
+        both.extend_from_slice(&first);
+        both.extend_from_slice(&then);
+        both.freeze()
+    }
+}
+
+/// HTTP/2 has its own lame duck: GOAWAY in two steps (the highest stream
+/// id first, the real last one after a ping round trip), so a stream the
+/// client is sending is still served. Sent as soon as accepting stops, it
+/// moves the client to the successor (or elsewhere) now, instead of leaving
+/// it on a draining process for the lame-duck window.
+async fn serve_http2<S: HttpService>(
+    served: &Served,
+    service: &DrainAwareService<S>,
+    watch: &mut Watch<'_, '_>,
+    stream: Stream,
+    saved: Bytes,
+    stopped: bool,
+) -> Next {
+    let (back_tx, back_rx) = oneshot::channel();
+    let io = TokioIo::new(ReturnedOnDrop::new(
+        stream,
+        saved,
+        back_tx,
+        Arc::new(AtomicBool::new(false)),
+    ));
+    let mut conn = Box::pin(
+        served
+            .http2
+            .serve_connection(io, TowerToHyperService::new(service.clone())),
+    );
+    let result = 'served: {
+        if !stopped {
+            match unless(watch, Step::AcceptingStopped, conn.as_mut()).await {
+                Ok(r) => break 'served r,
+                Err(Step::Cut) => return Next::Done,
+                Err(_) => {}
+            }
+        }
+        conn.as_mut().graceful_shutdown();
+        match unless(watch, Step::Cut, conn.as_mut()).await {
+            Ok(r) => r,
+            Err(_) => return Next::Done,
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(conn);
+    match back_rx.await {
+        Ok(stream) => Next::Linger(stream),
+        Err(_) => Next::Done,
+    }
+}
+
+/// Offers an idle connection to the successor; the lame duck if it does
+/// not take it.
+async fn offer(served: &Served, watch: &mut Watch<'_, '_>, stream: Stream, saved: Bytes) -> Next {
+    let signals = &served.signals;
+    let Some(outbox) = signals.handoff() else {
+        return Next::Sniff {
+            stream,
+            saved,
+            close_at: Some(signals.lame_duck_close()),
+        };
+    };
+    let (fd, kind) = match into_fd(stream) {
+        Ok(parts) => parts,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not take a connection off the runtime to hand it over");
+            return Next::Done;
+        }
+    };
+    let back = match unless(
+        watch,
+        Step::Cut,
+        pin!(outbox.offer(&served.listener, fd, saved)),
+    )
+    .await
+    {
+        Ok(back) => back,
+        Err(_) => return Next::Done,
+    };
+    match back {
+        // The successor serves it from now on.
+        None => Next::Done,
+        Some(Refused { fd, saved }) => match from_fd(fd, kind) {
+            Ok(stream) => Next::Sniff {
+                stream,
+                saved,
+                close_at: Some(signals.lame_duck_close()),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "could not serve a connection given back");
+                Next::Done
+            }
+        },
+    }
 }
 
 /// Closes politely: our side first (FIN), then wait, bounded, for the client

@@ -17,12 +17,19 @@
 //! it gets h2's two-step GOAWAY (the highest stream id first, the real last
 //! one after a ping round trip), which serves a stream the client is already
 //! sending and moves the client on at once; its streams in flight finish.
-//! Which protocol a connection speaks is read from its first bytes.
+//! Which protocol a connection speaks is read from its first bytes; an
+//! HTTP/1 connection is handed to hyper's HTTP/1 server once its first
+//! request head is whole. After a handover, idle HTTP/1.1 connections go to
+//! the successor (socket and bytes already read, taken back from hyper),
+//! and connections a parent hands over arrive here as if accepted
+//! ([drain protocol](crate::drain#handing-idle-connections-over)).
 
 mod accept;
 mod connection;
 mod server;
 mod service;
+mod sniff;
+mod stream;
 
 pub(crate) use accept::serve;
 pub use server::Server;

@@ -61,7 +61,7 @@ impl Server {
     /// spawns the accept loop and returns at once. Must be called inside a
     /// tokio runtime.
     pub fn serve<S: HttpService>(&self, listener: Listener, service: S) -> std::io::Result<()> {
-        accept::serve(listener, service, self.drain.signals(), false)
+        accept::serve(listener, service, self.drain.signals(), false, None)
     }
 
     /// As [`serve`](Server::serve), with a service made for each connection

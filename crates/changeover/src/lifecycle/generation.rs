@@ -27,6 +27,11 @@ struct NotifyTargets {
 #[derive(Debug)]
 pub(super) struct Generation {
     notify: Mutex<NotifyTargets>,
+    /// The pid of the generation that started this one, while this one is
+    /// its successor and has not reported ready yet (the parent's handover
+    /// socket is in `notify`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    parent: Option<u32>,
     /// Where a successor is started from, and with which arguments.
     program: Option<OsString>,
     args: Vec<OsString>,
@@ -45,8 +50,16 @@ impl Generation {
     /// [`UPSTREAM_NOTIFY_VAR`].
     pub(super) fn from_process(ready_timeout: Duration) -> Result<Generation, Error> {
         let (program, args) = own_command_line();
+        let notify = notify_targets()?;
+        // A changeover parent starts its successor itself (fork, exec), so
+        // the successor's parent process is that generation.
+        let parent = notify
+            .handover
+            .as_ref()
+            .map(|_| std::os::unix::process::parent_id());
         Ok(Generation {
-            notify: Mutex::new(notify_targets()?),
+            notify: Mutex::new(notify),
+            parent,
             program,
             args,
             listeners: Mutex::new(Vec::new()),
@@ -65,14 +78,24 @@ impl Generation {
         lock(&self.listeners).clear();
     }
 
+    /// The generation this one succeeds, while it has not reported ready
+    /// to it yet.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(super) fn parent(&self) -> Option<u32> {
+        self.parent
+            .filter(|_| lock(&self.notify).handover.is_some())
+    }
+
     /// Reports `READY=1`: to the parent while this process is its successor
-    /// (once: the parent is gone after), else upstream.
-    pub(super) fn report_ready(&self) {
+    /// (once: the parent is gone after), with `to_parent` (more
+    /// `KEY=VALUE` lines) after it; else upstream.
+    pub(super) fn report_ready(&self, to_parent: &str) {
         let mut notify = lock(&self.notify);
         let result = match notify.handover.take() {
             // A successor is tied to its parent until now; from READY=1 on it
             // is the server and outlives the parent, which exits once drained.
-            Some(parent) => crate::spawn::outlive_parent().and_then(|()| parent.send("READY=1")),
+            Some(parent) => crate::spawn::outlive_parent()
+                .and_then(|()| parent.send(&format!("READY=1\n{to_parent}"))),
             None => match &notify.upstream {
                 Some(up) => up.send("READY=1"),
                 None => Ok(()),

@@ -9,14 +9,15 @@
 //! [`http`](crate::http) given the drain signals. None of them knows the
 //! lifecycle. Its setup (defaults, environment, errors) is in `config`;
 //! what links this process to its parent, to systemd and to a successor is
-//! its `generation`; stop and upgrade requests arrive as `requests`.
+//! its `generation`; stop and upgrade requests arrive as `requests`; the
+//! [`Builder`] that makes one is `builder`.
 
+mod builder;
 mod config;
 mod generation;
 mod requests;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,13 +27,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::addr::ListenAddr;
 use crate::drain::{Deadlines, Drain, Draining, Phase};
-use crate::listeners::{self, Inherited, ListenEnv, ListenError, Listener};
+use crate::listeners::{self, Inherited, ListenError, Listener};
 use crate::pidfile::PidFile;
 use crate::upgrade::{self, UpgradeError};
-use config::default_stop_delay;
 use generation::Generation;
 use requests::Request;
 
+pub use builder::Builder;
 pub use config::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_KUBERNETES_STOP_DELAY, DEFAULT_LAME_DUCK, DEFAULT_READY_TIMEOUT,
     Error, STOP_DELAY_VAR,
@@ -65,113 +66,6 @@ impl Outcome {
     }
 }
 
-/// Configures a [`Lifecycle`].
-#[derive(Debug, Clone)]
-pub struct Builder {
-    stop_delay: Option<Duration>,
-    drain_timeout: Duration,
-    ready_timeout: Duration,
-    lame_duck: Duration,
-    pid_file: Option<PathBuf>,
-    signals: bool,
-    health: bool,
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            stop_delay: None,
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            ready_timeout: DEFAULT_READY_TIMEOUT,
-            lame_duck: DEFAULT_LAME_DUCK,
-            pid_file: None,
-            signals: true,
-            health: true,
-        }
-    }
-}
-
-impl Builder {
-    /// How long to keep serving normally after a stop signal, so load
-    /// balancers stop routing here first. Default: `CHANGEOVER_STOP_DELAY`
-    /// when set, else 5 s when `KUBERNETES_SERVICE_HOST` is set, else 0.
-    pub fn stop_delay(mut self, d: Duration) -> Builder {
-        self.stop_delay = Some(d);
-        self
-    }
-
-    /// How long connections may take to finish once accepting stopped
-    /// (default 20 s); what is left then is closed.
-    pub fn drain_timeout(mut self, d: Duration) -> Builder {
-        self.drain_timeout = d;
-        self
-    }
-
-    /// How long a successor may take to become ready (default 60 s).
-    pub fn ready_timeout(mut self, d: Duration) -> Builder {
-        self.ready_timeout = d;
-        self
-    }
-
-    /// How long an idle keep-alive connection stays open once accepting
-    /// stopped (default 1 s).
-    pub fn lame_duck(mut self, d: Duration) -> Builder {
-        self.lame_duck = d;
-        self
-    }
-
-    /// Keep a pid file naming the live generation.
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Builder {
-        self.pid_file = Some(path.into());
-        self
-    }
-
-    /// Whether to handle SIGTERM, SIGINT and SIGHUP (default true). Without
-    /// them, call [`Lifecycle::stop`] and [`Lifecycle::upgrade`] yourself.
-    pub fn signals(mut self, on: bool) -> Builder {
-        self.signals = on;
-        self
-    }
-
-    /// Whether served HTTP services answer `/livez` and `/readyz` themselves
-    /// (default true).
-    pub fn health_endpoints(mut self, on: bool) -> Builder {
-        self.health = on;
-        self
-    }
-
-    /// Reads the environment (`LISTEN_*`, `NOTIFY_SOCKET`, the stop delay),
-    /// adopts inherited sockets, and installs the signal handlers.
-    ///
-    /// Must be called inside a tokio runtime.
-    pub fn build(self) -> Result<Lifecycle, Error> {
-        let stop_delay = match self.stop_delay {
-            Some(d) => d,
-            None => default_stop_delay()?,
-        };
-        let inherited = Inherited::adopt(&ListenEnv::from_process())?;
-        let generation = Generation::from_process(self.ready_timeout)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let lc = Lifecycle {
-            inner: Arc::new(Inner {
-                drain: Drain::new(self.lame_duck),
-                stop_delay,
-                drain_timeout: self.drain_timeout,
-                health: self.health,
-                pid_file: self.pid_file.map(PidFile::new),
-                requests: tx,
-                requests_rx: Mutex::new(Some(rx)),
-                inherited: Mutex::new(inherited),
-                generation,
-            }),
-        };
-        if self.signals {
-            requests::forward_signals(lc.inner.requests.clone()).map_err(Error::Signals)?;
-        }
-        Ok(lc)
-    }
-}
-
 struct Inner {
     /// The drain protocol's state: phase, tokens, connection tracker.
     drain: Drain,
@@ -185,6 +79,9 @@ struct Inner {
     requests_rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
     inherited: Mutex<Inherited>,
     generation: Generation,
+    /// Who adopts connections a parent hands over, by listener name.
+    #[cfg(feature = "http")]
+    takers: Arc<crate::handover::Takers>,
 }
 
 /// The lifecycle of a server process: one handle, cheap to clone.
@@ -265,6 +162,7 @@ impl Lifecycle {
             service,
             self.inner.drain.signals(),
             self.inner.health,
+            Some(&self.inner.takers),
         )
     }
 
@@ -277,7 +175,9 @@ impl Lifecycle {
 
     /// Declares the application ready: closes inherited sockets nobody asked
     /// for, writes the pid file, and reports `READY=1` (to the parent during
-    /// an upgrade, else to `NOTIFY_SOCKET`).
+    /// an upgrade, else to `NOTIFY_SOCKET`). During an upgrade, a server that
+    /// serves HTTP (its [`serve`](Self::serve) calls came first) also tells
+    /// its parent where to hand its idle connections.
     pub fn ready(&self) -> Result<(), Error> {
         for name in lock(&self.inner.inherited).close_unclaimed() {
             tracing::info!(name, "closed an inherited listener nobody asked for");
@@ -287,9 +187,45 @@ impl Lifecycle {
                 .map_err(|e| Error::PidFile(pf.path().to_owned(), e))?;
         }
         self.inner.drain.mark_ready();
-        self.inner.generation.report_ready();
+        #[cfg(feature = "http")]
+        let intake = self.open_intake();
+        #[cfg(feature = "http")]
+        let to_parent = intake.as_ref().map_or("", |(field, _)| field.as_str());
+        #[cfg(not(feature = "http"))]
+        let to_parent = "";
+        self.inner.generation.report_ready(to_parent);
+        #[cfg(feature = "http")]
+        if let Some((_, take_connections)) = intake {
+            tokio::spawn(take_connections);
+        }
         tracing::info!(pid = std::process::id(), "ready");
         Ok(())
+    }
+
+    /// When this is a successor that serves HTTP: an intake for the idle
+    /// connections of its parent, as the field of `READY=1` that says where
+    /// it is and the future that takes them.
+    #[cfg(feature = "http")]
+    fn open_intake(&self) -> Option<(String, impl Future<Output = ()> + Send + 'static)> {
+        let parent = self.inner.generation.parent()?;
+        if self.inner.takers.is_empty() {
+            return None;
+        }
+        match crate::handover::Intake::bind() {
+            Ok(intake) => {
+                let field = format!(
+                    "{}={}",
+                    upgrade::CONNECTIONS_FIELD,
+                    intake.addr().to_env_value().to_string_lossy()
+                );
+                let takers = self.inner.takers.clone();
+                Some((field, intake.run(parent, takers)))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a socket for the old generation's idle connections; it closes them instead");
+                None
+            }
+        }
     }
 
     /// Watches the phase.
@@ -365,7 +301,8 @@ impl Lifecycle {
         let mut rx = lock(&self.inner.requests_rx)
             .take()
             .expect("Lifecycle::run called twice");
-        type Pending = Pin<Box<dyn Future<Output = Result<u32, UpgradeError>> + Send>>;
+        type Pending =
+            Pin<Box<dyn Future<Output = Result<upgrade::Successor, UpgradeError>> + Send>>;
         let mut upgrading: Option<Pending> = None;
         let mut waiters: Vec<oneshot::Sender<Result<u32, UpgradeError>>> = Vec::new();
         let successor = loop {
@@ -400,10 +337,13 @@ impl Lifecycle {
                 result = async { upgrading.as_mut().expect("guarded").await }, if upgrading.is_some() => {
                     upgrading = None;
                     let handed_over = match &result {
-                        Ok(pid) => {
+                        Ok(successor) => {
+                            let pid = successor.pid;
                             tracing::info!(successor = pid, "successor is ready; draining");
+                            #[cfg(feature = "http")]
+                            self.hand_idle_connections_to(successor);
                             self.inner.generation.notify_upstream(&format!("MAINPID={pid}\nREADY=1\nSTATUS=handed over to {pid}"));
-                            Some(*pid)
+                            Some(pid)
                         }
                         Err(e) => {
                             tracing::error!("upgrade failed, still serving: {e}");
@@ -412,7 +352,7 @@ impl Lifecycle {
                         }
                     };
                     for w in waiters.drain(..) {
-                        let _ignored_if_caller_left = w.send(result.clone());
+                        let _ignored_if_caller_left = w.send(result.clone().map(|s| s.pid));
                     }
                     if handed_over.is_some() {
                         break handed_over;
@@ -421,6 +361,28 @@ impl Lifecycle {
             }
         };
         self.stop_sequence(successor, rx).await
+    }
+
+    /// Before the drain of a handover: when the successor takes idle
+    /// connections, connects to it, so that they go there instead of
+    /// through their lame duck.
+    #[cfg(feature = "http")]
+    fn hand_idle_connections_to(&self, successor: &upgrade::Successor) {
+        let Some(addr) = &successor.connections else {
+            tracing::info!(
+                successor = successor.pid,
+                "the successor does not take connections over; idle ones close after their lame duck"
+            );
+            return;
+        };
+        match crate::handover::Outbox::connect(addr, successor.pid) {
+            Ok(outbox) => self.inner.drain.hand_off_to(outbox),
+            Err(e) => tracing::warn!(
+                successor = successor.pid,
+                error = %e,
+                "cannot hand idle connections to the successor; they close after their lame duck"
+            ),
+        }
     }
 
     /// The [drain protocol](crate::drain) from step 1 to the end; after a

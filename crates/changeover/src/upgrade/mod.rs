@@ -9,10 +9,12 @@
 //! `NOTIFY_SOCKET` is a fresh socket of this process; only reports the
 //! kernel says come from the successor's own pid count.
 //!
-//! The outcome is the successor's pid (it is the live generation now, left
-//! running) or an [`UpgradeError`] (it exited, or it was killed at the
-//! deadline). What the lifecycle does with either (drain, or serve on) is
-//! not this module's business.
+//! The outcome is the [`Successor`] (it is the live generation now, left
+//! running): its pid, and where it takes idle connections if it does (the
+//! [`CONNECTIONS_FIELD`] of its `READY=1`); or an [`UpgradeError`] (it
+//! exited, or it was killed at the deadline). What the lifecycle does with
+//! either (drain, hand connections over, or serve on) is not this module's
+//! business.
 
 use std::ffi::OsString;
 use std::io;
@@ -33,6 +35,21 @@ mod tests;
 /// reports to (systemd's), so that the successor can report there once it
 /// has taken over. Empty when the parent had none.
 pub const UPSTREAM_NOTIFY_VAR: &str = "CHANGEOVER_NOTIFY_UPSTREAM";
+
+/// The field of a successor's `READY=1` (to its parent's handover socket)
+/// that says it takes idle connections over, and where: the address of a
+/// `SOCK_SEQPACKET` Unix socket (`@abstract` or a path). A successor that
+/// does not send it gets no connection; its parent closes them as before.
+pub(crate) const CONNECTIONS_FIELD: &str = "X_CHANGEOVER_CONNECTIONS";
+
+/// A successor that reported ready: the live generation from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Successor {
+    /// Its pid.
+    pub(crate) pid: u32,
+    /// Where it takes idle connections over, when it said so.
+    pub(crate) connections: Option<NotifyAddr>,
+}
 
 /// Why an upgrade did not happen. In every case the old generation serves on.
 #[derive(Debug, Clone)]
@@ -135,8 +152,8 @@ impl Drop for KillUnlessHandedOver {
     }
 }
 
-/// Runs one upgrade; the successor's pid once it is ready.
-pub(crate) async fn run(plan: UpgradePlan) -> Result<u32, UpgradeError> {
+/// Runs one upgrade; the successor once it is ready.
+pub(crate) async fn run(plan: UpgradePlan) -> Result<Successor, UpgradeError> {
     let receiver =
         NotifyReceiver::bind_unique("upgrade").map_err(|e| UpgradeError::Io(Arc::new(e)))?;
     let upstream: OsString = plan
@@ -193,7 +210,14 @@ pub(crate) async fn run(plan: UpgradePlan) -> Result<u32, UpgradeError> {
                             return Err(UpgradeError::Exited(status));
                         }
                         candidate.hand_over();
-                        return Ok(pid);
+                        let connections = report.get(CONNECTIONS_FIELD).and_then(|v| {
+                            let addr = NotifyAddr::parse(v.as_ref()).ok();
+                            if addr.is_none() {
+                                tracing::warn!(successor = pid, value = v, "ignoring {CONNECTIONS_FIELD}: not a socket address; idle connections close the old way");
+                            }
+                            addr
+                        });
+                        return Ok(Successor { pid, connections });
                     }
                 }
                 Ok(Ok(report)) => tracing::warn!(

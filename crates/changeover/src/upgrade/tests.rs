@@ -29,6 +29,16 @@ given = [os.environ["LISTEN_FDS"], os.environ["LISTEN_FDNAMES"],
 conn.sendall(" ".join(given).encode())
 "#;
 
+/// Reports `READY=1` with the field that says where it takes connections.
+const READY_TAKING_CONNECTIONS: &str = r#"
+import os, socket
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(
+    b"READY=1\nX_CHANGEOVER_CONNECTIONS=@intake-here", addr)
+"#;
+
 /// Sends `READY=1` from a process that is *not* the successor.
 const FOREIGN_READY: &str = r#"
 import os, socket
@@ -40,6 +50,10 @@ fn plan(script: &str, listeners: Vec<(String, Arc<OwnedFd>)>) -> UpgradePlan {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     env.push(("READY_THEN_SERVE".into(), READY_THEN_SERVE.into()));
     env.push(("FOREIGN_READY".into(), FOREIGN_READY.into()));
+    env.push((
+        "READY_TAKING_CONNECTIONS".into(),
+        READY_TAKING_CONNECTIONS.into(),
+    ));
     env.push(("GREETING".into(), "hello".into()));
     // A value inherited from our own parent must not reach the successor.
     env.push((UPSTREAM_NOTIFY_VAR.into(), "@stale".into()));
@@ -62,13 +76,16 @@ async fn a_successor_that_reports_ready_takes_over_and_serves_on() {
     let addr = listener.local_addr().unwrap();
     let fd = Arc::new(OwnedFd::from(listener));
     let script = r#"exec python3 -c "$READY_THEN_SERVE" "$@""#;
-    let pid = tokio::time::timeout(
+    let successor = tokio::time::timeout(
         Duration::from_secs(30),
         run(plan(script, vec![("http".into(), fd)])),
     )
     .await
     .expect("the upgrade ends within its deadline")
     .unwrap();
+    // It said nothing about connections: it gets none.
+    assert_eq!(successor.connections, None);
+    let pid = successor.pid;
 
     // Only the successor accepts on this socket: an answer proves it is
     // alive after the handover and holds the listener.
@@ -82,6 +99,25 @@ async fn a_successor_that_reports_ready_takes_over_and_serves_on() {
     tokio::time::timeout(Duration::from_secs(10), wait_for_exit(pid))
         .await
         .expect("the successor exits once it answered")
+        .unwrap();
+}
+
+/// A successor that takes idle connections says where in its `READY=1`;
+/// the outcome carries the address.
+#[tokio::test]
+async fn a_successor_that_takes_connections_says_where() {
+    let script = r#"exec python3 -c "$READY_TAKING_CONNECTIONS""#;
+    let successor = tokio::time::timeout(Duration::from_secs(30), run(plan(script, vec![])))
+        .await
+        .expect("the upgrade ends within its deadline")
+        .unwrap();
+    assert_eq!(
+        successor.connections,
+        Some(NotifyAddr::Abstract(b"intake-here".to_vec()))
+    );
+    tokio::time::timeout(Duration::from_secs(10), wait_for_exit(successor.pid))
+        .await
+        .expect("the successor exits")
         .unwrap();
 }
 
