@@ -17,17 +17,18 @@
 //!
 //! # Adding a flag
 //!
-//! 1. A field in [`RunArgs`] (`args.rs`), with `#[cfg_attr(feature = "clap", arg(long, value_name = …))]`;
-//!    its doc comment is its `--help` text. Keep the value a `String` (or `Option<String>`), as
+//! 1. A field in [`RunArgs`] (`args.rs`), with
+//!    `#[cfg_attr(feature = "clap", arg(long, value_name = …))]`; its doc comment is its `--help`
+//!    text. Keep the value a `String` (or `Option<String>`), as
 //!    written, so that the check below is what refuses it, with our message, not clap's.
 //! 2. What it means, in [`RunFlags`] (`flags.rs`).
-//! 3. Its check in [`RunArgs::check`] (`check.rs`), and for each new way to refuse it a [`FlagError`] variant
-//!    whose message names the flag, the value, the problem and the fix.
+//! 3. Its check in [`RunArgs::check`] (`check.rs`), and for each new way to refuse it a
+//!    [`FlagError`](crate::FlagError) variant whose message names the flag, the value, the problem and the fix.
 //!
 //! The CLI, the supervisor and the lint then know it. What is left to do elsewhere is to use its
 //! meaning (the supervisor's `Config`), and to give it cases in the test that runs every flag
-//! through both the CLI and the lint (`crates/changeover-cli/tests/lint/agrees_with_the_cli.rs`), which fails while
-//! a flag of [`RunArgs`] has none.
+//! through both the CLI and the lint (`crates/changeover-cli/tests/lint/agrees_with_the_cli.rs`),
+//! which fails while a flag of [`RunArgs`] has none.
 //!
 //! ```
 //! use changeover_flags::run::{ReadyMode, RunArgs};
