@@ -52,7 +52,7 @@ pub struct ListenSpec {
     pub addr: Addr,
 }
 
-/// What `changeover run`'s flags mean, once [`RunArgs::check`] accepted them. Only what depends
+/// What `changeover run`'s flags mean, once [`RunArgs::check`](super::RunArgs::check) accepted them. Only what depends
 /// on the machine is left open: host names to resolve, and the defaults that depend on the
 /// environment (`None` below).
 #[derive(Debug, Clone, PartialEq, Eq)]
