@@ -1,8 +1,13 @@
 //! Counters the state machine keeps, rendered in the Prometheus text format
 //! for `/metrics`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::config::signal_name;
 
 /// Upper bounds of the duration histograms, in seconds.
 const BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0];
@@ -57,6 +62,10 @@ pub enum ExitKind {
     Drained,
     /// It was killed with SIGKILL (drain deadline, ready timeout, forced stop).
     Killed,
+    /// While draining, it was ended by this signal, which is not its stop
+    /// signal and not the supervisor's SIGKILL: something else killed it
+    /// (the OOM killer, an operator), and what was in flight to it was lost.
+    Signalled(Signal),
     /// It exited on its own, while starting or serving.
     Unexpected,
 }
@@ -80,6 +89,10 @@ pub struct Metrics {
     pub exits_drained: u64,
     /// Children killed.
     pub exits_killed: u64,
+    /// Draining children ended by a signal the supervisor did not send.
+    pub exits_signalled: u64,
+    /// Those, by signal name (`KILL`).
+    pub outside_signals: BTreeMap<&'static str, u64>,
     /// Children that exited on their own.
     pub exits_unexpected: u64,
     /// Processes reaped that were not children of the supervisor's own making.
@@ -96,6 +109,10 @@ impl Metrics {
         match kind {
             ExitKind::Drained => self.exits_drained += 1,
             ExitKind::Killed => self.exits_killed += 1,
+            ExitKind::Signalled(signal) => {
+                self.exits_signalled += 1;
+                *self.outside_signals.entry(signal_name(signal)).or_default() += 1;
+            }
             ExitKind::Unexpected => self.exits_unexpected += 1,
         }
     }
@@ -145,8 +162,20 @@ impl Metrics {
             &[
                 ("{how=\"drained\"}", self.exits_drained),
                 ("{how=\"killed\"}", self.exits_killed),
+                ("{how=\"signalled\"}", self.exits_signalled),
                 ("{how=\"unexpected\"}", self.exits_unexpected),
             ],
+        );
+        let outside: Vec<(String, u64)> = self
+            .outside_signals
+            .iter()
+            .map(|(name, n)| (format!("{{signal=\"{name}\"}}"), *n))
+            .collect();
+        let outside: Vec<(&str, u64)> = outside.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        counter(
+            "changeover_child_outside_signals_total",
+            "Draining children ended by a signal the supervisor did not send (the OOM killer's SIGKILL), by signal.",
+            &outside,
         );
         counter(
             "changeover_orphans_reaped_total",
