@@ -274,19 +274,13 @@ impl MetricsSnapshot {
                 );
             }
         }
-        let name = "changeover_proxy_request_duration_seconds";
-        let _infallible = writeln!(
+        crate::prometheus::histogram(
             out,
-            "# HELP {name} From a request's arrival to its response head.\n# TYPE {name} histogram"
-        );
-        for (bound, n) in &self.duration.buckets {
-            let _infallible = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
-        }
-        let _infallible = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {c}\n{name}_sum {}\n{name}_count {c}",
+            "changeover_proxy_request_duration_seconds",
+            "From a request's arrival to its response head.",
+            self.duration.buckets.iter().copied(),
+            self.duration.count,
             self.duration.sum.as_secs_f64(),
-            c = self.duration.count,
         );
     }
 

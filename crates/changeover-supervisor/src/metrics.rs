@@ -40,18 +40,14 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
-        // Writing to a String cannot fail.
-        let _infallible = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(self.counts) {
-            cumulative += n;
-            let _infallible = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let _infallible = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
-            self.count, self.sum, self.count
-        );
+        let cumulative = BUCKETS
+            .iter()
+            .zip(self.counts)
+            .scan(0, |total, (&bound, n)| {
+                *total += n;
+                Some((bound, *total))
+            });
+        changeover_proxy::prometheus::histogram(out, name, help, cumulative, self.count, self.sum);
     }
 }
 
