@@ -16,7 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use changeover_tests::{Script, Server, example_bin, free_port, python_imports, signal, wait_gone};
+use changeover_tests::{
+    Script, Server, bench, example_bin, free_port, python_imports, signal, wait_gone,
+};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -34,19 +36,13 @@ fn options() -> Options {
         threads: 48,
         runs: 1,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || -> usize {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
-        };
-        match a.as_str() {
-            "--upgrades" => o.upgrades = num(),
-            "--threads" => o.threads = num(),
-            "--runs" => o.runs = num(),
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/pooled.rs"),
+    let mut args = bench::Args::new("pooled");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--upgrades" => o.upgrades = args.number(&flag),
+            "--threads" => o.threads = args.number(&flag),
+            "--runs" => o.runs = args.number(&flag),
+            _ => args.unknown(&flag),
         }
     }
     o

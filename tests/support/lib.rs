@@ -6,6 +6,7 @@
 //! children (the successors of an upgrade) are waited for through a pidfd,
 //! which becomes readable when the process exits.
 
+pub mod bench;
 mod script;
 
 pub use script::{Script, clients_dir, python_imports};

@@ -36,3 +36,30 @@ pub fn histogram(
         "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum_seconds}\n{name}_count {count}"
     );
 }
+
+/// What a renderer's test checks in its output `text`: each of `expected`
+/// stands in it as a whole line, and every sample line (not a `#` comment)
+/// ends in a number. Returns the lines that fail, with what is wrong.
+///
+/// ```
+/// use changeover_proxy::prometheus::check;
+/// let text = "# TYPE up gauge\nup 1\ndown x\n";
+/// assert_eq!(check(text, &["up 1"]), [r#"not a number: "down x""#]);
+/// assert_eq!(check(text, &["up 2"]).len(), 2);
+/// ```
+pub fn check(text: &str, expected: &[&str]) -> Vec<String> {
+    let missing = expected
+        .iter()
+        .filter(|want| !text.lines().any(|l| l == **want))
+        .map(|want| format!("missing: {want:?}"));
+    let malformed = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.rsplit(' ')
+                .next()
+                .is_none_or(|v| v.parse::<f64>().is_err())
+        })
+        .map(|l| format!("not a number: {l:?}"));
+    missing.chain(malformed).collect()
+}

@@ -207,26 +207,20 @@ mod tests {
         m.drain_seconds.observe(Duration::from_millis(300));
         m.drain_seconds.observe(Duration::from_secs(100));
         let text = m.render();
-        for line in [
-            "changeover_ready 1",
-            "changeover_generations{state=\"ready\"} 1",
-            "changeover_reloads_total 3",
-            "changeover_drain_duration_seconds_bucket{le=\"0.25\"} 0",
-            "changeover_drain_duration_seconds_bucket{le=\"0.5\"} 1",
-            "changeover_drain_duration_seconds_bucket{le=\"60\"} 1",
-            "changeover_drain_duration_seconds_bucket{le=\"+Inf\"} 2",
-            "changeover_drain_duration_seconds_count 2",
-            "# TYPE changeover_child_exits_total counter",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "{line:?} missing from\n{text}"
-            );
-        }
-        // Every sample line is NAME{LABELS} VALUE with a numeric value.
-        for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let v = l.rsplit(' ').next().unwrap();
-            assert!(v.parse::<f64>().is_ok(), "{l}");
-        }
+        let problems = changeover_proxy::prometheus::check(
+            &text,
+            &[
+                "changeover_ready 1",
+                "changeover_generations{state=\"ready\"} 1",
+                "changeover_reloads_total 3",
+                "changeover_drain_duration_seconds_bucket{le=\"0.25\"} 0",
+                "changeover_drain_duration_seconds_bucket{le=\"0.5\"} 1",
+                "changeover_drain_duration_seconds_bucket{le=\"60\"} 1",
+                "changeover_drain_duration_seconds_bucket{le=\"+Inf\"} 2",
+                "changeover_drain_duration_seconds_count 2",
+                "# TYPE changeover_child_exits_total counter",
+            ],
+        );
+        assert!(problems.is_empty(), "{problems:#?} in\n{text}");
     }
 }

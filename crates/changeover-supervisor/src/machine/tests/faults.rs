@@ -26,17 +26,16 @@ async fn a_draining_child_killed_from_outside_is_counted_apart_with_its_signal()
     assert_eq!(metrics.exits_killed, 0, "the supervisor killed nobody");
     assert_eq!(metrics.drain_seconds.count(), 0, "no drain to time");
     let text = metrics.render();
-    for line in [
-        "changeover_child_exits_total{how=\"drained\"} 0",
-        "changeover_child_exits_total{how=\"killed\"} 0",
-        "changeover_child_exits_total{how=\"signalled\"} 1",
-        "changeover_child_outside_signals_total{signal=\"KILL\"} 1",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "{line:?} missing from\n{text}"
-        );
-    }
+    let problems = changeover_proxy::prometheus::check(
+        &text,
+        &[
+            "changeover_child_exits_total{how=\"drained\"} 0",
+            "changeover_child_exits_total{how=\"killed\"} 0",
+            "changeover_child_exits_total{how=\"signalled\"} 1",
+            "changeover_child_outside_signals_total{signal=\"KILL\"} 1",
+        ],
+    );
+    assert!(problems.is_empty(), "{problems:#?} in\n{text}");
     // Nothing is done to the new child: no kill at the old one's deadline either.
     h.nothing_until(S(60)).await;
     assert!(h.snapshot.borrow().ready);
@@ -55,12 +54,11 @@ async fn a_child_ended_by_its_own_stop_signal_counts_as_drained() {
     h.status().await;
     let metrics = h.snapshot.borrow().metrics.clone();
     assert_eq!(metrics.exits_drained, 1);
-    assert!(
-        metrics
-            .render()
-            .lines()
-            .any(|l| l == "changeover_child_exits_total{how=\"signalled\"} 0")
+    let problems = changeover_proxy::prometheus::check(
+        &metrics.render(),
+        &["changeover_child_exits_total{how=\"signalled\"} 0"],
     );
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// Log lines written while the guard lives, on this thread (the paused-clock
