@@ -336,3 +336,26 @@ pub async fn slow_requests(
     }
     tasks
 }
+
+/// Load on 127.0.0.1:`port` from `connections` connections, keep-alive or
+/// one request per connection, counting every failed request. It stops when
+/// the test stops it, or after five minutes at the latest (a safety bound:
+/// every test stops its load long before).
+pub fn load(port: u16, connections: usize, keep_alive: bool) -> changeover_load::LoadHandle {
+    changeover_load::start(changeover_load::Config {
+        connections,
+        keep_alive,
+        duration: Some(Duration::from_secs(300)),
+        ..changeover_load::Config::new(changeover_load::Target::tcp(([127, 0, 0, 1], port).into()))
+    })
+    .expect("a valid load configuration")
+}
+
+/// Waits, with the deadline, for `n` more successful requests than so far
+/// (the server serves on).
+pub async fn more_ok(load: &changeover_load::LoadHandle, n: u64, deadline: Duration) {
+    let ok = load.snapshot().ok;
+    load.wait_for_ok(ok + n, deadline)
+        .await
+        .unwrap_or_else(|e| panic!("load stalled: {e:?}"));
+}

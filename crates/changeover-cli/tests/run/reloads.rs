@@ -4,25 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use changeover_load::{Config, LoadHandle, Target};
-use changeover_tests::{signal, wait_gone};
+use changeover_load::LoadHandle;
+use changeover_tests::{load, signal, wait_gone};
 use nix::sys::signal::Signal;
 
 use crate::support::{
     self, DEADLINE, Supervisor, example, fixture, free_port, get, rss_kib, script, show,
 };
-
-fn load(port: u16, connections: usize, keep_alive: bool) -> LoadHandle {
-    let target = Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-    changeover_load::start(Config {
-        connections,
-        keep_alive,
-        // A safety bound; every test stops its load long before.
-        duration: Some(Duration::from_secs(300)),
-        ..Config::new(target)
-    })
-    .expect("valid load config")
-}
 
 /// Reloads `n` times with `reload --wait`, checking each outcome, that the old child exits, that
 /// the supervisor keeps its pid, and that load keeps flowing; returns the handover times (ms).
