@@ -42,9 +42,18 @@ impl Args {
     }
 
     /// The next flag; `--bench`, which `cargo bench` passes to every
-    /// benchmark, is skipped.
+    /// benchmark, is skipped. `--help` says where the options are described
+    /// and ends the benchmark (status 0) before it builds or measures anything.
     pub fn next_flag(&mut self) -> Option<String> {
-        self.args.by_ref().find(|a| a != "--bench")
+        let flag = self.args.by_ref().find(|a| a != "--bench")?;
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "the {0} benchmark's options and what it prints are in the header of bench/{0}.rs",
+                self.bench
+            );
+            std::process::exit(0);
+        }
+        Some(flag)
     }
 
     /// The value after `flag`.
