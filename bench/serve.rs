@@ -142,8 +142,8 @@ async fn upgrades(o: &Options, keep_alive: bool) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     let o = options();
+    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     println!(
         "# changeover serve-path and self-upgrade benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())

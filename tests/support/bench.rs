@@ -43,7 +43,7 @@ impl Args {
 
     /// The next flag; `--bench`, which `cargo bench` passes to every
     /// benchmark, is skipped. `--help` says where the options are described
-    /// and ends the benchmark (status 0) before it builds or measures anything.
+    /// and ends the benchmark (status 0) before it measures anything.
     pub fn next_flag(&mut self) -> Option<String> {
         let flag = self.args.by_ref().find(|a| a != "--bench")?;
         if flag == "--help" || flag == "-h" {
