@@ -359,3 +359,20 @@ pub async fn more_ok(load: &changeover_load::LoadHandle, n: u64, deadline: Durat
         .await
         .unwrap_or_else(|e| panic!("load stalled: {e:?}"));
 }
+
+/// A Python child that sends READY=1 to `NOTIFY_SOCKET` when it gets SIGUSR2, says so on
+/// stderr, then waits (the fault table's "SIGKILL right after READY=1").
+pub const READY_ON_USR2: &str = r#"
+import os, signal, socket, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+print("ready-on-usr2: waiting", file=sys.stderr, flush=True)
+signal.sigwait({signal.SIGUSR2})
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+    s.sendto(b"READY=1", addr)
+print("ready-on-usr2: sent READY=1", file=sys.stderr, flush=True)
+while True:
+    signal.pause()
+"#;

@@ -59,22 +59,6 @@ fn first_hello_then(dir: &Path, later: &str) -> std::path::PathBuf {
     server
 }
 
-/// Sends READY=1 to `NOTIFY_SOCKET` when it gets SIGUSR2, says so on stderr, then waits.
-const READY_ON_USR2: &str = r#"
-import os, signal, socket, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
-print("ready-on-usr2: waiting", file=sys.stderr, flush=True)
-signal.sigwait({signal.SIGUSR2})
-addr = os.environ["NOTIFY_SOCKET"]
-if addr.startswith("@"):
-    addr = "\0" + addr[1:]
-with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-    s.sendto(b"READY=1", addr)
-print("ready-on-usr2: sent READY=1", file=sys.stderr, flush=True)
-while True:
-    signal.pause()
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_old_generation_mid_drain_loses_only_its_in_flight_requests() {
     let (port, health) = (free_port(), free_port());
@@ -150,7 +134,7 @@ async fn sigkill_of_the_old_generation_mid_drain_loses_only_its_in_flight_reques
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_new_generation_right_after_ready_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ready.py"), READY_ON_USR2).unwrap();
+    std::fs::write(dir.path().join("ready.py"), changeover_tests::READY_ON_USR2).unwrap();
     let server = first_hello_then(dir.path(), "exec python3 ready.py");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
