@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use changeover_tests::{Server, example_bin, free_port, signal};
+use changeover_tests::{Server, bench, example_bin, free_port, signal};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,22 +42,18 @@ fn options() -> Options {
         keep: None,
         only: Vec::new(),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
+    let mut args = bench::Args::new("callgrind");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
             "--requests" => {
-                o.requests = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 1)
-                    .unwrap_or_else(|| panic!("--requests needs a number above 1"));
+                o.requests = args.number(&flag) as u64;
+                if o.requests < 2 {
+                    args.refuse("--requests needs a number above 1");
+                }
             }
-            "--keep" => o.keep = Some(args.next().expect("--keep needs a directory").into()),
-            "--only" => o
-                .only
-                .push(args.next().expect("--only needs a server name")),
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/callgrind.rs"),
+            "--keep" => o.keep = Some(args.value(&flag).into()),
+            "--only" => o.only.push(args.value(&flag)),
+            _ => args.unknown(&flag),
         }
     }
     o
@@ -122,35 +118,16 @@ async fn instructions(example: &str, n: u64, dir: &Path) -> u64 {
     signal(server.pid(), Signal::SIGTERM);
     server.wait_exit(DEADLINE).await;
     drop(conn);
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|e| panic!("{}: {e}; log:\n{}", out.display(), server.log()));
-    text.lines()
-        .find_map(|l| l.strip_prefix("summary: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no summary line in {}", out.display()))
+    assert!(out.exists(), "no {}; log:\n{}", out.display(), server.log());
+    bench::callgrind_total(&out)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let o = options();
-    let found = std::process::Command::new("valgrind")
-        .arg("--version")
-        .output();
-    if !found.is_ok_and(|out| out.status.success()) {
-        eprintln!(
-            "callgrind bench: valgrind is not installed; install it (apt-get install valgrind)"
-        );
-        std::process::exit(2);
-    }
+    bench::require_valgrind("callgrind");
     changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = match &o.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).unwrap();
-            d.clone()
-        }
-        None => tmp.path().to_owned(),
-    };
+    let (_tmp, dir) = bench::callgrind_dir(o.keep.as_deref());
     let n = o.requests;
     println!(
         "## instructions per request: {n} sequential GETs on one keep-alive connection minus one (valgrind --tool=callgrind)\n"

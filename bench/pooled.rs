@@ -23,6 +23,7 @@
 
 use std::path::Path;
 
+use changeover_tests::bench;
 use changeover_tests::pooled::{Restart, across};
 use changeover_tests::python_imports;
 
@@ -40,31 +41,21 @@ fn options() -> Options {
         threads: 48,
         runs: 1,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| panic!("{a} needs a value; see the header of bench/pooled.rs"))
-        };
-        let mut num = || -> usize {
-            let v = value();
-            v.parse()
-                .unwrap_or_else(|_| panic!("{a} needs a number, not {v:?}"))
-        };
-        match a.as_str() {
+    let mut args = bench::Args::new("pooled");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
             // `--upgrades` is the name this option had before the reload mode.
-            "--restarts" | "--upgrades" => o.restarts = num(),
-            "--threads" => o.threads = num(),
-            "--runs" => o.runs = num(),
+            "--restarts" | "--upgrades" => o.restarts = args.number(&flag),
+            "--threads" => o.threads = args.number(&flag),
+            "--runs" => o.runs = args.number(&flag),
             "--mode" => {
-                o.reload = match value().as_str() {
+                o.reload = match args.value(&flag).as_str() {
                     "upgrade" => false,
                     "reload" => true,
-                    other => panic!("--mode {other:?}: write upgrade or reload"),
+                    _ => args.refuse("--mode takes upgrade or reload"),
                 }
             }
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/pooled.rs"),
+            _ => args.unknown(&flag),
         }
     }
     o

@@ -39,7 +39,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, Report, Target};
-use changeover_tests::{Server, free_port};
+use changeover_tests::{Server, bench, free_port};
 use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 
@@ -62,26 +62,16 @@ struct Options {
 fn options() -> Options {
     let (mut rounds, mut seconds, mut connections, mut reloads) = (None, None, None, None);
     let (mut instructions, mut keep) = (false, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || -> usize {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
-        };
-        match a.as_str() {
-            "--rounds" => rounds = Some(num()),
-            "--seconds" => seconds = Some(num() as u64),
-            "--connections" => connections = Some(num()),
-            "--reloads" => reloads = Some(num()),
+    let mut args = bench::Args::new("proxy");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--rounds" => rounds = Some(args.number(&flag)),
+            "--seconds" => seconds = Some(args.number(&flag) as u64),
+            "--connections" => connections = Some(args.number(&flag)),
+            "--reloads" => reloads = Some(args.number(&flag)),
             "--instructions" => instructions = true,
-            "--keep" => {
-                keep = Some(PathBuf::from(
-                    args.next().expect("--keep needs a directory"),
-                ));
-            }
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/proxy.rs"),
+            "--keep" => keep = Some(PathBuf::from(args.value(&flag))),
+            _ => args.unknown(&flag),
         }
     }
     // Under callgrind everything runs some 50 times slower: a few seconds
@@ -118,16 +108,14 @@ fn options() -> Options {
 
 /// Release builds of `hello`, the `proxy` example and `changeover`.
 fn build() -> (PathBuf, PathBuf, PathBuf) {
-    changeover_tests::build_release(&[
+    bench::release(&[
         "-p",
         "changeover-tests",
         "-p",
         "changeover-proxy",
         "--examples",
     ]);
-    changeover_tests::build_release(&["-p", "changeover-cli"]);
-    let exe = std::env::current_exe().unwrap();
-    let release = exe.parent().and_then(Path::parent).unwrap();
+    let release = bench::release(&["-p", "changeover-cli"]);
     let examples = release.join("examples");
     (
         examples.join("hello"),
@@ -240,22 +228,6 @@ async fn reloads(changeover: &Path, dir: &Path, o: &Options) {
     }
 }
 
-fn nginx() -> Option<PathBuf> {
-    let found = |p: &str| Path::new(p).exists().then(|| PathBuf::from(p));
-    if let Some(p) = found("/usr/sbin/nginx") {
-        return Some(p);
-    }
-    eprintln!("nginx is missing: installing the Debian package");
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("could not install nginx; its rows are left out");
-    }
-    found("/usr/sbin/nginx")
-}
-
 /// An nginx configuration in `dir` (written there; its path returned):
 /// reverse proxy on `port` in front of `upstream`, keep-alive to the
 /// upstream, no access log; `top` goes first (the process model).
@@ -334,16 +306,7 @@ async fn answers(port: u16, what: &str) {
 }
 
 async fn measure(port: u16, o: &Options) -> Report {
-    let report = changeover_load::start(Config {
-        connections: o.connections,
-        duration: Some(Duration::from_secs(o.seconds)),
-        ..Config::new(Target::tcp(([127, 0, 0, 1], port).into()))
-    })
-    .unwrap()
-    .finished()
-    .await;
-    assert_eq!(report.failed(), 0, "{}", report.summary());
-    report
+    bench::load_without_failure(port, o.connections, Duration::from_secs(o.seconds)).await
 }
 
 fn ms(d: Duration) -> f64 {
@@ -360,19 +323,13 @@ async fn main() {
     let o = options();
     let (hello_bin, proxy_bin, changeover) = build();
     if o.instructions {
-        proxy_instructions::run(&o, &hello_bin, &proxy_bin, nginx()).await;
+        proxy_instructions::run(&o, &hello_bin, &proxy_bin, bench::nginx()).await;
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
 
     let hello_port = free_port();
-    let mut hello_cmd = Command::new(&hello_bin);
-    hello_cmd
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{hello_port}"))
-        .env("RUST_LOG", "warn,changeover=info");
-    let mut hello = Server::start(hello_cmd);
-    hello.wait_ready(DEADLINE).await;
+    let mut hello = bench::start_example(&hello_bin, hello_port, DEADLINE).await;
 
     let proxy_port = free_port();
     let mut proxy_cmd = Command::new(&proxy_bin);
@@ -395,7 +352,7 @@ async fn main() {
         ("changeover run --proxy", run_port),
     ];
     let nginx_port = free_port();
-    let nginx = match nginx() {
+    let nginx = match bench::nginx() {
         Some(bin) => {
             let child = start_nginx(
                 &bin,

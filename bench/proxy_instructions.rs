@@ -25,8 +25,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use changeover_load::{Config, Report, Target};
-use changeover_tests::{Server, free_port, signal};
+use changeover_load::Report;
+use changeover_tests::{Server, bench, free_port, signal};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -60,25 +60,7 @@ fn callgrind_control(arg: &str, pid: u32) {
 }
 
 async fn load(port: u16, connections: usize, seconds: u64) -> Report {
-    let report = changeover_load::start(Config {
-        connections,
-        duration: Some(Duration::from_secs(seconds)),
-        ..Config::new(Target::tcp(([127, 0, 0, 1], port).into()))
-    })
-    .unwrap()
-    .finished()
-    .await;
-    assert_eq!(report.failed(), 0, "{}", report.summary());
-    report
-}
-
-/// The instructions in a callgrind dump (its `summary:` or `totals:` line).
-fn total(file: &Path) -> u64 {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    text.lines()
-        .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no summary line in {}", file.display()))
+    bench::load_without_failure(port, connections, Duration::from_secs(seconds)).await
 }
 
 /// Warm-up, zero, load, dump: the instructions per request of the process
@@ -90,7 +72,7 @@ async fn count(pid: u32, port: u16, out: &Path, o: &Options) -> (u64, u64) {
     callgrind_control("-d", pid);
     // The first dump on request is part 1.
     let dump = PathBuf::from(format!("{}.1", out.display()));
-    (total(&dump), report.ok)
+    (bench::callgrind_total(&dump), report.ok)
 }
 
 /// One measurement of `way`: started, counted, stopped.
@@ -166,32 +148,11 @@ struct Way<'a> {
 /// Prints instructions per request: the changeover proxy, nginx (when
 /// installed), and `hello` alone for scale.
 pub(super) async fn run(o: &Options, hello_bin: &Path, proxy_bin: &Path, nginx: Option<PathBuf>) {
-    let found = std::process::Command::new("valgrind")
-        .arg("--version")
-        .output();
-    if !found.is_ok_and(|out| out.status.success()) {
-        eprintln!(
-            "proxy bench --instructions: valgrind is not installed; install it (apt-get install valgrind)"
-        );
-        std::process::exit(2);
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = match &o.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).unwrap();
-            d.clone()
-        }
-        None => tmp.path().to_owned(),
-    };
+    bench::require_valgrind("proxy --instructions");
+    let (_tmp, dir) = bench::callgrind_dir(o.keep.as_deref());
 
     let hello_port = free_port();
-    let mut hello_cmd = Command::new(hello_bin);
-    hello_cmd
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{hello_port}"))
-        .env("RUST_LOG", "warn,changeover=info");
-    let mut hello = Server::start(hello_cmd);
-    hello.wait_ready(DEADLINE).await;
+    let mut hello = bench::start_example(hello_bin, hello_port, DEADLINE).await;
 
     let mut ways = vec![Way {
         name: "changeover proxy (1 worker thread)",

@@ -10,11 +10,11 @@
 //! cargo bench -p changeover-tests --bench reloads [-- --reloads 1000 --connections 32]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, Target};
-use changeover_tests::{Server, free_port, open_fds, wait_gone};
+use changeover_tests::{Server, bench, free_port, open_fds, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -30,18 +30,12 @@ fn options() -> Options {
         reloads: 1000,
         connections: 32,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || -> usize {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
-        };
-        match a.as_str() {
-            "--reloads" => o.reloads = num(),
-            "--connections" => o.connections = num(),
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/reloads.rs"),
+    let mut args = bench::Args::new("reloads");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--reloads" => o.reloads = args.number(&flag),
+            "--connections" => o.connections = args.number(&flag),
+            _ => args.unknown(&flag),
         }
     }
     o
@@ -57,20 +51,26 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-/// The pid of the one ready child, from `changeover status --json`.
-async fn ready_child(changeover: &Path, control: &Path) -> u32 {
+/// `changeover status --json`: its output, and whether it succeeded.
+async fn status_json(changeover: &Path, control: &Path) -> (bool, String) {
     let out = Command::new(changeover)
         .args(["status", "--json", "--control"])
         .arg(control)
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout)
+    } else {
         String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    };
+    (out.status.success(), text.into_owned())
+}
+
+/// The pid of the one ready child, from `changeover status --json`.
+async fn ready_child(changeover: &Path, control: &Path) -> u32 {
+    let (ok, text) = status_json(changeover, control).await;
+    assert!(ok, "{text}");
     // {"generations":[{"generation":N,"pid":P,"state":"ready",...}]}: the ready one's pid.
     let at = text.find("\"state\": \"ready\"").expect("a ready child");
     let before = &text[..at];
@@ -86,17 +86,7 @@ async fn ready_child(changeover: &Path, control: &Path) -> u32 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let o = options();
-    changeover_tests::build_release(&[
-        "-p",
-        "changeover-cli",
-        "-p",
-        "changeover-tests",
-        "--bins",
-        "--examples",
-    ]);
-    let exe = std::env::current_exe().unwrap();
-    let release: PathBuf = exe.parent().and_then(Path::parent).unwrap().to_owned();
-    let (changeover, hello) = (release.join("changeover"), release.join("examples/hello"));
+    let (changeover, hello) = bench::changeover_and_hello();
     let scratch = tempfile::tempdir().unwrap();
     let control = scratch.path().join("control.sock");
     let port = free_port();
@@ -183,11 +173,6 @@ async fn main() {
 }
 
 async fn ready_child_is_missing(changeover: &Path, control: &Path) -> bool {
-    let out = Command::new(changeover)
-        .args(["status", "--json", "--control"])
-        .arg(control)
-        .output()
-        .await
-        .unwrap();
-    !String::from_utf8_lossy(&out.stdout).contains("\"state\": \"ready\"")
+    let (ok, text) = status_json(changeover, control).await;
+    !(ok && text.contains("\"state\": \"ready\""))
 }

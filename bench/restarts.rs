@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, LoadHandle, Report, Target};
-use changeover_tests::{Server, free_port, signal, wait_gone};
+use changeover_tests::{Server, bench, free_port, signal, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -37,58 +37,16 @@ fn options() -> Options {
         connections: 64,
         write: true,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || -> usize {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
-        };
-        match a.as_str() {
-            "--restarts" => o.restarts = num(),
-            "--connections" => o.connections = num(),
+    let mut args = bench::Args::new("restarts");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--restarts" => o.restarts = args.number(&flag),
+            "--connections" => o.connections = args.number(&flag),
             "--no-write" => o.write = false,
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}; see the header of bench/restarts.rs"),
+            _ => args.unknown(&flag),
         }
     }
     o
-}
-
-/// Release builds of `changeover` and the examples, built here so one
-/// command is enough.
-fn build() -> (PathBuf, PathBuf) {
-    changeover_tests::build_release(&[
-        "-p",
-        "changeover-cli",
-        "-p",
-        "changeover-tests",
-        "--bins",
-        "--examples",
-    ]);
-    let exe = std::env::current_exe().unwrap();
-    let release = exe.parent().and_then(Path::parent).unwrap().to_owned();
-    (
-        release.join("changeover"),
-        release.join("examples").join("hello"),
-    )
-}
-
-fn nginx() -> Option<PathBuf> {
-    let found = |p: &str| Path::new(p).exists().then(|| PathBuf::from(p));
-    if let Some(p) = found("/usr/sbin/nginx") {
-        return Some(p);
-    }
-    eprintln!("nginx is missing: installing the Debian package");
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("could not install nginx; its rows are left out");
-    }
-    found("/usr/sbin/nginx")
 }
 
 /// One server under test, restarted in its own way.
@@ -422,11 +380,12 @@ fn table(rows: &[Row]) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let o = options();
-    let (changeover, hello) = build();
+    // Built here, so that one command is enough.
+    let (changeover, hello) = bench::changeover_and_hello();
     let tools = Tools {
         changeover,
         hello,
-        nginx: nginx(),
+        nginx: bench::nginx(),
         scratch: tempfile::tempdir().unwrap(),
     };
     let mut ways = vec!["self-upgrade", "changeover run", "naive stop-and-start"];

@@ -15,9 +15,8 @@
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, Target};
-use changeover_tests::{Server, example_bin, free_port, signal, wait_gone};
+use changeover_tests::{Server, bench, example_bin, free_port, signal, wait_gone};
 use nix::sys::signal::Signal;
-use tokio::process::Command;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -35,33 +34,21 @@ fn options() -> Options {
         upgrades: 50,
         connections: 64,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || -> usize {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{a} needs a number"))
-        };
-        match a.as_str() {
-            "--rounds" => o.rounds = num(),
-            "--seconds" => o.seconds = num() as u64,
-            "--upgrades" => o.upgrades = num(),
-            "--connections" => o.connections = num(),
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}"),
+    let mut args = bench::Args::new("serve");
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--rounds" => o.rounds = args.number(&flag),
+            "--seconds" => o.seconds = args.number(&flag) as u64,
+            "--upgrades" => o.upgrades = args.number(&flag),
+            "--connections" => o.connections = args.number(&flag),
+            _ => args.unknown(&flag),
         }
     }
     o
 }
 
 async fn start(example: &str, port: u16) -> Server {
-    let mut cmd = Command::new(example_bin(example));
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn,changeover=info");
-    let mut s = Server::start(cmd);
-    s.wait_ready(DEADLINE).await;
-    s
+    bench::start_example(&example_bin(example), port, DEADLINE).await
 }
 
 fn load_config(port: u16, connections: usize, keep_alive: bool, seconds: Option<u64>) -> Config {
@@ -74,12 +61,9 @@ fn load_config(port: u16, connections: usize, keep_alive: bool, seconds: Option<
 }
 
 async fn rps(port: u16, o: &Options) -> f64 {
-    let report = changeover_load::start(load_config(port, o.connections, true, Some(o.seconds)))
-        .unwrap()
-        .finished()
-        .await;
-    assert_eq!(report.failed(), 0, "{}", report.summary());
-    report.rps()
+    bench::load_without_failure(port, o.connections, Duration::from_secs(o.seconds))
+        .await
+        .rps()
 }
 
 async fn throughput(o: &Options) {
@@ -158,8 +142,8 @@ async fn upgrades(o: &Options, keep_alive: bool) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     let o = options();
+    changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     println!(
         "# changeover serve-path and self-upgrade benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -6,6 +6,7 @@
 //! children (the successors of an upgrade) are waited for through a pidfd,
 //! which becomes readable when the process exits.
 
+pub mod bench;
 pub mod http1;
 pub mod pooled;
 mod script;
@@ -337,3 +338,43 @@ pub async fn slow_requests(
     }
     tasks
 }
+
+/// Load on 127.0.0.1:`port` from `connections` connections, keep-alive or
+/// one request per connection, counting every failed request. It stops when
+/// the test stops it, or after five minutes at the latest (a safety bound:
+/// every test stops its load long before).
+pub fn load(port: u16, connections: usize, keep_alive: bool) -> changeover_load::LoadHandle {
+    changeover_load::start(changeover_load::Config {
+        connections,
+        keep_alive,
+        duration: Some(Duration::from_secs(300)),
+        ..changeover_load::Config::new(changeover_load::Target::tcp(([127, 0, 0, 1], port).into()))
+    })
+    .expect("a valid load configuration")
+}
+
+/// Waits, with the deadline, for `n` more successful requests than so far
+/// (the server serves on).
+pub async fn more_ok(load: &changeover_load::LoadHandle, n: u64, deadline: Duration) {
+    let ok = load.snapshot().ok;
+    load.wait_for_ok(ok + n, deadline)
+        .await
+        .unwrap_or_else(|e| panic!("load stalled: {e:?}"));
+}
+
+/// A Python child that sends READY=1 to `NOTIFY_SOCKET` when it gets SIGUSR2, says so on
+/// stderr, then waits (the fault table's "SIGKILL right after READY=1").
+pub const READY_ON_USR2: &str = r#"
+import os, signal, socket, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+print("ready-on-usr2: waiting", file=sys.stderr, flush=True)
+signal.sigwait({signal.SIGUSR2})
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+    s.sendto(b"READY=1", addr)
+print("ready-on-usr2: sent READY=1", file=sys.stderr, flush=True)
+while True:
+    signal.pause()
+"#;

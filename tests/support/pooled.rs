@@ -45,23 +45,8 @@ pub struct Counts {
     pub took: Duration,
 }
 
-/// The `ok=N` of a `progress …` line.
-fn progress_ok(line: &str) -> Option<u64> {
-    line.strip_prefix("progress ")?
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("ok="))?
-        .parse()
-        .ok()
-}
-
 async fn wait_ok(client: &mut Script, at_least: u64) -> u64 {
-    let line = client
-        .wait_for(
-            |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
-            DEADLINE,
-        )
-        .await;
-    progress_ok(&line).expect("a progress line")
+    client.wait_progress_ok(at_least, DEADLINE).await
 }
 
 /// Runs `threads` pooled clients against `hello` across `restarts`

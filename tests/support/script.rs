@@ -127,6 +127,18 @@ impl Script {
         }
     }
 
+    /// Waits for a `progress ok=N …` line (what `pooled.py` prints as it
+    /// goes) with N at least `at_least`; returns N.
+    pub async fn wait_progress_ok(&mut self, at_least: u64, deadline: Duration) -> u64 {
+        let line = self
+            .wait_for(
+                |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
+                deadline,
+            )
+            .await;
+        progress_ok(&line).expect("a progress line")
+    }
+
     /// Closes its stdin (the signal to finish), waits for its `result …`
     /// line and its exit; returns what follows `result `.
     pub async fn finish(mut self, deadline: Duration) -> String {
@@ -141,4 +153,13 @@ impl Script {
         }
         line["result ".len()..].to_owned()
     }
+}
+
+/// The count of requests answered so far in a `progress ok=N …` line.
+fn progress_ok(line: &str) -> Option<u64> {
+    line.strip_prefix("progress ")?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("ok="))?
+        .parse()
+        .ok()
 }

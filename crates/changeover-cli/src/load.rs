@@ -110,20 +110,11 @@ struct Options {
 pub(crate) fn main(args: Args) -> ExitCode {
     let options = match Options::from_args(args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("changeover load: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return crate::usage_error("load", e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime("load") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("changeover load: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(status) => return status,
     };
     runtime.block_on(run(options))
 }

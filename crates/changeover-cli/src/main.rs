@@ -58,6 +58,24 @@ fn control_path(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| changeover_supervisor::Defaults::from_process().control_path())
 }
 
+/// The multi-threaded runtime of subcommand `name` (`load`, `sim`); when it cannot start, its
+/// one line is printed and `Err` is the exit status (1).
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("changeover {name}: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// Bad usage of subcommand `name`: its one line is printed; the exit status is 2.
+fn usage_error(name: &str, problem: impl std::fmt::Display) -> ExitCode {
+    eprintln!("changeover {name}: {problem}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -138,20 +138,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
     let timeline = args.timeline.clone();
     let plan = match plan(args) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("changeover sim: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return crate::usage_error("sim", e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime("sim") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("changeover sim: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(status) => return status,
     };
     let outcome = runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};

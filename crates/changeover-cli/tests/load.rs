@@ -187,6 +187,13 @@ fn status(args: &[&str], out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "{}", show(args, out));
 }
 
+/// Runs `changeover ARGS` to its end and checks that it exits `code`.
+async fn exits(args: &[&str], code: i32) -> Output {
+    let out = changeover(args).await;
+    status(args, &out, code);
+    out
+}
+
 fn u(v: &Value) -> u64 {
     v.as_u64()
         .unwrap_or_else(|| panic!("{v} is not a whole number"))
@@ -213,8 +220,7 @@ async fn counts_every_request_and_exits_0_when_none_failed() {
     let server = serve(ok).await;
     let url = server.url();
     let args = ["load", &url, "-c", "4", "-d", "500ms", "--json"];
-    let out = changeover(&args).await;
-    status(&args, &out, 0);
+    let out = exits(&args, 0).await;
     let r = json(&args, &out);
     for key in [
         "requests",
@@ -265,8 +271,7 @@ async fn text_report_has_the_summary_and_the_timeline() {
     let server = serve(ok).await;
     let url = server.url();
     let args = ["load", &url, "-c", "2", "-d", "300ms"];
-    let out = changeover(&args).await;
-    status(&args, &out, 0);
+    let out = exits(&args, 0).await;
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         &format!("changeover load {url}: 2 connections, keep-alive, 300ms"),
@@ -301,8 +306,7 @@ async fn no_keepalive_uses_a_connection_per_request() {
         "--no-keepalive",
         "--json",
     ];
-    let out = changeover(&args).await;
-    status(&args, &out, 0);
+    let out = exits(&args, 0).await;
     let r = json(&args, &out);
     // One connection per request; a connection opened as the run stopped (at most one per
     // connection task) carries none.
@@ -323,8 +327,7 @@ async fn failed_requests_exit_1_and_are_counted_by_kind() {
     let server = serve(|| "503 Service Unavailable").await;
     let url = server.url();
     let args = ["load", &url, "-c", "2", "-d", "300ms", "--json"];
-    let out = changeover(&args).await;
-    status(&args, &out, 1);
+    let out = exits(&args, 1).await;
     let r = json(&args, &out);
     assert!(u(&r["failed"]) > 0);
     assert_eq!(r["errors"]["bad_status"], r["failed"]);
@@ -346,8 +349,7 @@ async fn an_unreachable_url_exits_2_naming_it_and_the_fix() {
     };
     let url = format!("http://{addr}/");
     let args = ["load", &url, "-d", "1s"];
-    let out = changeover(&args).await;
-    status(&args, &out, 2);
+    let out = exits(&args, 2).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{}", show(&args, &out));
     for needle in [
@@ -438,8 +440,7 @@ async fn during_runs_are_events_and_failures_follow_them() {
     let args = [
         "load", &url, "-c", "2", "-d", "800ms", "--during", &during, "--every", "300ms", "--json",
     ];
-    let out = changeover(&args).await;
-    status(&args, &out, 1);
+    let out = exits(&args, 1).await;
     let r = json(&args, &out);
     let events = r["events"].as_array().unwrap();
     assert_eq!(
@@ -485,8 +486,7 @@ async fn the_text_timeline_shows_failures_after_their_event() {
     let args = [
         "load", &url, "-c", "2", "-d", "500ms", "--during", &during, "--every", "250ms",
     ];
-    let out = changeover(&args).await;
-    status(&args, &out, 1);
+    let out = exits(&args, 1).await;
     let text = String::from_utf8_lossy(&out.stdout);
     let timeline: Vec<&str> = text
         .lines()
@@ -530,8 +530,7 @@ async fn a_failing_during_command_exits_1_and_says_why() {
         "100ms",
         "--json",
     ];
-    let out = changeover(&args).await;
-    status(&args, &out, 1);
+    let out = exits(&args, 1).await;
     let r = json(&args, &out);
     assert_eq!(r["failed"], 0, "no request failed");
     let first = &r["events"][0]["command"];
@@ -630,8 +629,7 @@ async fn an_absent_unix_socket_exits_2_naming_the_path_problem() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("unix:{}", dir.path().join("app.sock").display());
     let args = ["load", url.as_str(), "-d", "1s"];
-    let out = changeover(&args).await;
-    status(&args, &out, 2);
+    let out = exits(&args, 2).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&url) && err.contains("socket path"),

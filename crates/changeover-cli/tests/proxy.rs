@@ -54,23 +54,9 @@ fn load(port: u16, connections: usize, keep_alive: bool, rate: f64) -> LoadHandl
     .expect("valid load config")
 }
 
-/// The pooled clients' count of requests answered so far, from a `progress ok=N …` line.
-fn progress_ok(line: &str) -> Option<u64> {
-    line.strip_prefix("progress ")?
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("ok="))?
-        .parse()
-        .ok()
-}
-
+/// Waits until the pooled clients have had at least `at_least` requests answered.
 async fn pooled_ok(client: &mut Script, at_least: u64) -> u64 {
-    let line = client
-        .wait_for(
-            |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
-            DEADLINE,
-        )
-        .await;
-    progress_ok(&line).expect("a progress line")
+    client.wait_progress_ok(at_least, DEADLINE).await
 }
 
 /// One `reload --wait`: it must take over; returns the old child's pid, which must then exit.

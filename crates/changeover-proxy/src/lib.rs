@@ -149,6 +149,7 @@ mod body;
 mod headers;
 mod metrics;
 mod pool;
+pub mod prometheus;
 mod routes;
 mod service;
 mod state;

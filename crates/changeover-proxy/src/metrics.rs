@@ -274,19 +274,13 @@ impl MetricsSnapshot {
                 );
             }
         }
-        let name = "changeover_proxy_request_duration_seconds";
-        let _infallible = writeln!(
+        crate::prometheus::histogram(
             out,
-            "# HELP {name} From a request's arrival to its response head.\n# TYPE {name} histogram"
-        );
-        for (bound, n) in &self.duration.buckets {
-            let _infallible = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
-        }
-        let _infallible = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {c}\n{name}_sum {}\n{name}_count {c}",
+            "changeover_proxy_request_duration_seconds",
+            "From a request's arrival to its response head.",
+            self.duration.buckets.iter().copied(),
+            self.duration.count,
             self.duration.sum.as_secs_f64(),
-            c = self.duration.count,
         );
     }
 
@@ -324,29 +318,23 @@ mod tests {
             retries: 4,
         });
         let text = m.render();
-        for line in [
-            "# TYPE changeover_proxy_requests_total counter",
-            "changeover_proxy_requests_total{generation=\"none\",class=\"5xx\"} 1",
-            "changeover_proxy_requests_total{generation=\"3\",class=\"2xx\"} 7",
-            "changeover_proxy_in_flight{generation=\"3\"} 2",
-            "changeover_proxy_retries_total{generation=\"3\"} 4",
-            "changeover_proxy_upstream_errors_total{generation=\"3\",kind=\"connect\"} 1",
-            "changeover_proxy_request_duration_seconds_bucket{le=\"0.0005\"} 1",
-            "changeover_proxy_request_duration_seconds_bucket{le=\"0.025\"} 2",
-            "changeover_proxy_request_duration_seconds_bucket{le=\"10\"} 2",
-            "changeover_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 3",
-            "changeover_proxy_request_duration_seconds_count 3",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "{line:?} missing from\n{text}"
-            );
-        }
-        // Every sample line is NAME{LABELS} VALUE with a numeric value.
-        for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let v = l.rsplit(' ').next().unwrap();
-            assert!(v.parse::<f64>().is_ok(), "{l}");
-        }
+        let problems = crate::prometheus::check(
+            &text,
+            &[
+                "# TYPE changeover_proxy_requests_total counter",
+                "changeover_proxy_requests_total{generation=\"none\",class=\"5xx\"} 1",
+                "changeover_proxy_requests_total{generation=\"3\",class=\"2xx\"} 7",
+                "changeover_proxy_in_flight{generation=\"3\"} 2",
+                "changeover_proxy_retries_total{generation=\"3\"} 4",
+                "changeover_proxy_upstream_errors_total{generation=\"3\",kind=\"connect\"} 1",
+                "changeover_proxy_request_duration_seconds_bucket{le=\"0.0005\"} 1",
+                "changeover_proxy_request_duration_seconds_bucket{le=\"0.025\"} 2",
+                "changeover_proxy_request_duration_seconds_bucket{le=\"10\"} 2",
+                "changeover_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 3",
+                "changeover_proxy_request_duration_seconds_count 3",
+            ],
+        );
+        assert!(problems.is_empty(), "{problems:#?} in\n{text}");
         assert_eq!(m.duration.count, 3);
         assert_eq!(m.generation(3).unwrap().responses.total(), 10);
     }

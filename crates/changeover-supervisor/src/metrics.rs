@@ -1,8 +1,13 @@
 //! Counters the state machine keeps, rendered in the Prometheus text format
 //! for `/metrics`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::config::signal_name;
 
 /// Upper bounds of the duration histograms, in seconds.
 const BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0];
@@ -35,18 +40,14 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
-        // Writing to a String cannot fail.
-        let _infallible = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(self.counts) {
-            cumulative += n;
-            let _infallible = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let _infallible = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
-            self.count, self.sum, self.count
-        );
+        let cumulative = BUCKETS
+            .iter()
+            .zip(self.counts)
+            .scan(0, |total, (&bound, n)| {
+                *total += n;
+                Some((bound, *total))
+            });
+        changeover_proxy::prometheus::histogram(out, name, help, cumulative, self.count, self.sum);
     }
 }
 
@@ -57,6 +58,10 @@ pub enum ExitKind {
     Drained,
     /// It was killed with SIGKILL (drain deadline, ready timeout, forced stop).
     Killed,
+    /// While draining, it was ended by this signal, which is not its stop
+    /// signal and not the supervisor's SIGKILL: something else killed it
+    /// (the OOM killer, an operator), and what was in flight to it was lost.
+    Signalled(Signal),
     /// It exited on its own, while starting or serving.
     Unexpected,
 }
@@ -80,6 +85,10 @@ pub struct Metrics {
     pub exits_drained: u64,
     /// Children killed.
     pub exits_killed: u64,
+    /// Draining children ended by a signal the supervisor did not send.
+    pub exits_signalled: u64,
+    /// Those, by signal name (`KILL`).
+    pub outside_signals: BTreeMap<&'static str, u64>,
     /// Children that exited on their own.
     pub exits_unexpected: u64,
     /// Processes reaped that were not children of the supervisor's own making.
@@ -96,6 +105,10 @@ impl Metrics {
         match kind {
             ExitKind::Drained => self.exits_drained += 1,
             ExitKind::Killed => self.exits_killed += 1,
+            ExitKind::Signalled(signal) => {
+                self.exits_signalled += 1;
+                *self.outside_signals.entry(signal_name(signal)).or_default() += 1;
+            }
             ExitKind::Unexpected => self.exits_unexpected += 1,
         }
     }
@@ -145,8 +158,20 @@ impl Metrics {
             &[
                 ("{how=\"drained\"}", self.exits_drained),
                 ("{how=\"killed\"}", self.exits_killed),
+                ("{how=\"signalled\"}", self.exits_signalled),
                 ("{how=\"unexpected\"}", self.exits_unexpected),
             ],
+        );
+        let outside: Vec<(String, u64)> = self
+            .outside_signals
+            .iter()
+            .map(|(name, n)| (format!("{{signal=\"{name}\"}}"), *n))
+            .collect();
+        let outside: Vec<(&str, u64)> = outside.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        counter(
+            "changeover_child_outside_signals_total",
+            "Draining children ended by a signal the supervisor did not send (the OOM killer's SIGKILL), by signal.",
+            &outside,
         );
         counter(
             "changeover_orphans_reaped_total",
@@ -182,26 +207,20 @@ mod tests {
         m.drain_seconds.observe(Duration::from_millis(300));
         m.drain_seconds.observe(Duration::from_secs(100));
         let text = m.render();
-        for line in [
-            "changeover_ready 1",
-            "changeover_generations{state=\"ready\"} 1",
-            "changeover_reloads_total 3",
-            "changeover_drain_duration_seconds_bucket{le=\"0.25\"} 0",
-            "changeover_drain_duration_seconds_bucket{le=\"0.5\"} 1",
-            "changeover_drain_duration_seconds_bucket{le=\"60\"} 1",
-            "changeover_drain_duration_seconds_bucket{le=\"+Inf\"} 2",
-            "changeover_drain_duration_seconds_count 2",
-            "# TYPE changeover_child_exits_total counter",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "{line:?} missing from\n{text}"
-            );
-        }
-        // Every sample line is NAME{LABELS} VALUE with a numeric value.
-        for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let v = l.rsplit(' ').next().unwrap();
-            assert!(v.parse::<f64>().is_ok(), "{l}");
-        }
+        let problems = changeover_proxy::prometheus::check(
+            &text,
+            &[
+                "changeover_ready 1",
+                "changeover_generations{state=\"ready\"} 1",
+                "changeover_reloads_total 3",
+                "changeover_drain_duration_seconds_bucket{le=\"0.25\"} 0",
+                "changeover_drain_duration_seconds_bucket{le=\"0.5\"} 1",
+                "changeover_drain_duration_seconds_bucket{le=\"60\"} 1",
+                "changeover_drain_duration_seconds_bucket{le=\"+Inf\"} 2",
+                "changeover_drain_duration_seconds_count 2",
+                "# TYPE changeover_child_exits_total counter",
+            ],
+        );
+        assert!(problems.is_empty(), "{problems:#?} in\n{text}");
     }
 }

@@ -1,9 +1,11 @@
 //! What comes from the children — a process reaped (a child, a probe or an
 //! orphan), a notification — and the signals passed on to the current one.
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use changeover::format_duration;
+use changeover::log_limit::Counts;
 use changeover::notify::{MalformedReport, Report};
 use changeover::process::describe_exit;
 use nix::sys::signal::Signal;
@@ -51,6 +53,25 @@ impl<P: Processes> Machine<P> {
             Phase::Killed => {
                 tracing::warn!(generation = g.id, pid, "killed child exited ({how})");
                 ExitKind::Killed
+            }
+            // A signal other than the one it was sent, and not our SIGKILL
+            // (that is `Killed`): something else ended it mid-drain.
+            Phase::Draining { .. }
+                if status
+                    .signal()
+                    .is_some_and(|s| s != self.timing.stop_signal as i32) =>
+            {
+                let signal = status.signal().and_then(|s| Signal::try_from(s).ok());
+                let name = signal.map_or("an unknown signal", signal_name);
+                tracing::warn!(
+                    generation = g.id,
+                    pid,
+                    "draining child was killed by SIG{name}, a signal the supervisor did not send (the OOM killer? see dmesg); requests in flight to it were lost"
+                );
+                match signal {
+                    Some(signal) => ExitKind::Signalled(signal),
+                    None => ExitKind::Unexpected,
+                }
             }
             Phase::Draining { signalled_at, .. } => {
                 let took = now - signalled_at;
@@ -115,7 +136,12 @@ impl<P: Processes> Machine<P> {
         let report = match report {
             Ok(r) => r,
             Err(bad) => {
-                tracing::warn!("ignoring a malformed notification: {bad}");
+                if let Some(counts) = self.malformed_notes.hit(now.into_std()) {
+                    tracing::warn!(
+                        "ignoring a malformed notification: {bad}{}",
+                        not_logged(counts)
+                    );
+                }
                 return;
             }
         };
@@ -123,6 +149,9 @@ impl<P: Processes> Machine<P> {
             .pid
             .and_then(|pid| self.generations.iter_mut().find(|g| g.pid == pid))
         else {
+            let Some(counts) = self.stranger_notes.hit(now.into_std()) else {
+                return;
+            };
             let fields: Vec<String> = report
                 .fields
                 .iter()
@@ -131,7 +160,8 @@ impl<P: Processes> Machine<P> {
             tracing::warn!(
                 sender = ?report.pid,
                 fields = ?fields,
-                "ignoring a notification from a process that is not a child"
+                "ignoring a notification from a process that is not a child{}",
+                not_logged(counts)
             );
             return;
         };
@@ -216,5 +246,17 @@ impl<P: Processes> Machine<P> {
                 signal_name(signal)
             ),
         }
+    }
+}
+
+/// What a rate-limited warning adds about the ones before it that were not logged.
+fn not_logged(counts: Counts) -> String {
+    if counts.unlogged == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({} more not logged since the last such line, {} in all)",
+            counts.unlogged, counts.total
+        )
     }
 }

@@ -7,6 +7,7 @@
 use std::process::ExitStatus;
 
 use changeover::format_duration;
+use changeover::log_limit::LogLimit;
 use changeover::notify::Notifier;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -70,6 +71,9 @@ pub(crate) enum Stop {
     Signalled,
 }
 
+/// At most one warning this often about bad datagrams on the notify socket.
+const NOTIFY_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The supervisor's state: every generation, the reload or the stop in progress.
 pub struct Machine<P> {
     pub(crate) timing: Timing,
@@ -88,6 +92,12 @@ pub struct Machine<P> {
     pub(crate) metrics: Metrics,
     /// The supervisor's own `NOTIFY_SOCKET` (systemd's), if it has one.
     pub(crate) service_manager: Option<Notifier>,
+    /// Warnings about datagrams on the notify socket that are malformed, or
+    /// from a process that is not a child: anyone who can reach the socket
+    /// can send thousands a second, so at most one line a second of each,
+    /// with the count of those not logged.
+    pub(crate) malformed_notes: LogLimit,
+    pub(crate) stranger_notes: LogLimit,
     published: watch::Sender<Snapshot>,
     started: Instant,
     supervisor_pid: u32,
@@ -114,6 +124,8 @@ impl<P: Processes> Machine<P> {
             stop_signals: 0,
             metrics: Metrics::default(),
             service_manager,
+            malformed_notes: LogLimit::new(NOTIFY_WARNING_INTERVAL),
+            stranger_notes: LogLimit::new(NOTIFY_WARNING_INTERVAL),
             published,
             started: now,
             supervisor_pid: std::process::id(),

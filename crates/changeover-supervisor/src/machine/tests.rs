@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::config::{ReadyMode, Timing};
 
+mod faults;
 mod proxy;
 use crate::protocol::{PrestopReply, ReloadReply, Status};
 
