@@ -8,11 +8,14 @@
 //!
 //! The table shows changeover's own scenarios (self-upgrade, supervisor reload, the reload
 //! with `--proxy` of a child that closes idle keep-alive connections on SIGTERM, Kubernetes
-//! stop) first, and apart, below them, the contrasts: the same idle-closing child reloaded
-//! without `--proxy`, and with `--naive` the stop-and-start. Their failures are expected and do
-//! not count in the exit status.
+//! stop, and a Kubernetes delete rehearsed by `changeover sim`, in `sim.rs`) first, and apart,
+//! below them, the contrasts: the same idle-closing child reloaded without `--proxy`, the same
+//! simulated delete with no stop delay (with the simulator's attribution of its failures), and
+//! with `--naive` the stop-and-start. Their failures are expected and do not count in the exit
+//! status.
 
 mod server;
+mod sim;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,7 +32,7 @@ pub(crate) use server::{Args as ServerArgs, main as server_main};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Restart a demo server many ways under load and count failed requests",
-    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload), reloads of a child that closes idle keep-alive connections on SIGTERM (as most servers do) with and without --proxy, and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. The idle-closing child without --proxy is shown apart below, for comparison; with --naive, so is a plain stop-and-start. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the --naive row is the contrast and does not count), 2 when the demo could not run."
+    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload), reloads of a child that closes idle keep-alive connections on SIGTERM (as most servers do) with and without --proxy, and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. Then `changeover sim` rehearses a Kubernetes delete of one pod of a built-in 3-replica Deployment whose pods are the demo server, with kube-proxy 1s behind and one request per connection: with a 2s stop delay, and at the same time with none, whose failures the simulator puts down to the pod and the cause, with the fix (see `changeover sim --help`). The idle-closing child without --proxy and the delete with no stop delay are shown apart below, for comparison; with --naive, so is a plain stop-and-start. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the comparisons do not count), 2 when the demo could not run."
 )]
 pub(crate) struct Args {
     /// Restarts per scenario.
@@ -39,7 +42,8 @@ pub(crate) struct Args {
     #[arg(short = 'c', long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
     /// How long the undisturbed load runs before each scenario's restarts, to measure the
-    /// steady p99 (durations like 500ms, 2s).
+    /// steady p99 (durations like 500ms, 2s); a quarter of it, at most 500ms, before and after
+    /// the simulated delete.
     #[arg(long, default_value = "2s", value_parser = steady_duration)]
     steady: Duration,
     /// Also run the restarts as a plain stop-and-start, to compare.
@@ -67,9 +71,8 @@ pub(crate) fn main(args: Args) -> ExitCode {
         }
     };
     match rt.block_on(run(&args)) {
-        Ok(outcomes) => {
-            let rows: Vec<Row> = outcomes.iter().map(|(o, c)| Row::of(o, *c)).collect();
-            let results = Results::of(&rows);
+        Ok((outcomes, sims)) => {
+            let results = Results::of(&rows(&outcomes, &sims));
             print!("{}", results.text);
             if results.own_failed == 0 {
                 ExitCode::SUCCESS
@@ -107,7 +110,20 @@ fn plan(naive: bool) -> Vec<(Scenario, Child)> {
     rows
 }
 
-async fn run(args: &Args) -> Result<Vec<(Outcome, Child)>, String> {
+/// The table's rows: changeover's own scenarios, the simulated delete with its stop delay, the
+/// contrasts, the simulated delete without (and the naive restart last).
+fn rows(outcomes: &[(Outcome, Child)], sims: &sim::Outcomes) -> Vec<Row> {
+    let (naive, others): (Vec<_>, Vec<_>) = outcomes
+        .iter()
+        .partition(|(o, _)| o.scenario == Scenario::NaiveRestart);
+    let mut rows: Vec<Row> = others.iter().map(|(o, c)| Row::of(o, *c)).collect();
+    rows.push(Row::of_sim(&sims.with_delay, false));
+    rows.push(Row::of_sim(&sims.without, true));
+    rows.extend(naive.iter().map(|(o, c)| Row::of(o, *c)));
+    rows
+}
+
+async fn run(args: &Args) -> Result<(Vec<(Outcome, Child)>, sim::Outcomes), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let setup = Setup {
         restarts: args.restarts,
@@ -139,7 +155,40 @@ async fn run(args: &Args) -> Result<Vec<(Outcome, Child)>, String> {
         .map_err(|e: ScenarioError| e.to_string())?;
         outcomes.push((outcome, child));
     }
-    Ok(outcomes)
+    // Last: the simulator's pods run in sessions of their own, so a Ctrl-C at the terminal does
+    // not reach them; dropping the rehearsal kills them, and the handlers that make sure of it
+    // (installed here) stay installed for the rest of the process.
+    eprintln!("{}", sim::heading());
+    let exe = exe.to_str().ok_or_else(|| {
+        format!(
+            "this program's path {} is not UTF-8; run changeover from a UTF-8 path",
+            exe.display()
+        )
+    })?;
+    let say = |line: &str| eprintln!("  {line}");
+    let sims = interruptible(sim::run(exe, args.connections as usize, args.steady, &say)).await??;
+    Ok((outcomes, sims))
+}
+
+/// Runs `f` until it ends or SIGINT, SIGTERM or SIGHUP arrives, and then drops it.
+async fn interruptible<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return Err(
+            "cannot handle SIGINT, SIGTERM and SIGHUP, and would leave the simulated pods behind when stopped"
+                .into(),
+        );
+    };
+    tokio::select! {
+        r = f => Ok(r),
+        _ = int.recv() => Err("interrupted; every simulated pod was killed".into()),
+        _ = term.recv() => Err("terminated; every simulated pod was killed".into()),
+        _ = hup.recv() => Err("hung up; every simulated pod was killed".into()),
+    }
 }
 
 /// The line that announces a scenario.
@@ -186,6 +235,9 @@ fn step_text(step: Progress<'_>) -> String {
     }
 }
 
+/// The name of the simulated delete with no stop delay.
+const SIM_CONTRAST: &str = "kubernetes delete, no stop delay";
+
 /// One line of the result table.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -194,7 +246,10 @@ struct Row {
     /// A contrast: its failures are expected and do not count.
     contrast: bool,
     /// Why a contrast fails requests, said after the table.
-    why: &'static str,
+    why: String,
+    /// The simulator's lines for a contrast's failures, each putting some down to a pod and a
+    /// cause with the fix (empty for the other rows).
+    attribution: Vec<String>,
     restarts: String,
     requests: u64,
     failed: u64,
@@ -208,7 +263,8 @@ impl Row {
         Row {
             name,
             contrast,
-            why,
+            why: why.to_owned(),
+            attribution: Vec::new(),
             restarts: match o.scenario {
                 Scenario::KubernetesStop => format!("{} stop", o.restarts),
                 _ => o.restarts.to_string(),
@@ -217,6 +273,34 @@ impl Row {
             failed: o.failed(),
             p99_steady: o.steady_p99,
             p99_restarts: o.report.latency.p99(),
+        }
+    }
+
+    /// A simulated delete's row: changeover's own with its stop delay, or the contrast without.
+    fn of_sim(r: &changeover_sim::report::Report, contrast: bool) -> Row {
+        /// The most causes printed under the contrast (the simulator's report has them all).
+        const SHOWN: usize = 3;
+        let mut attribution: Vec<String> = r.causes.iter().take(SHOWN).map(|c| c.text()).collect();
+        if r.causes.len() > SHOWN {
+            attribution.push(format!(
+                "... and {} more causes: run changeover sim for the whole report\n",
+                r.causes.len() - SHOWN
+            ));
+        }
+        Row {
+            name: if contrast {
+                SIM_CONTRAST
+            } else {
+                "kubernetes delete (sim, 3 pods)"
+            },
+            contrast,
+            why: "changeover sim puts them down to".into(),
+            attribution,
+            restarts: "1 delete".into(),
+            requests: r.requests,
+            failed: r.failed,
+            p99_steady: None,
+            p99_restarts: Duration::from_secs_f64(r.latency_ms.p99.max(0.0) / 1000.0),
         }
     }
 
@@ -240,7 +324,7 @@ impl Row {
     fn text(&self) -> String {
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
         format!(
-            "{:<28} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
+            "{:<32} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
             self.name,
             self.restarts,
             self.requests,
@@ -267,7 +351,7 @@ impl Results {
     fn of(rows: &[Row]) -> Results {
         let (contrast, own): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.contrast);
         let mut text = format!(
-            "\n{:<28} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
+            "\n{:<32} {:>8} {:>10} {:>8} {:>12} {:>16}\n",
             "scenario", "restarts", "requests", "failed", "p99 steady", "p99 restarting"
         );
         for r in &own {
@@ -288,9 +372,16 @@ impl Results {
         for r in &contrast {
             text.push_str(&match r.failed {
                 0 => format!("the {} failed no request this time.\n", r.name),
-                n => format!(
+                n if r.attribution.is_empty() => format!(
                     "the {} failed {n} of {} requests: {}.\n",
                     r.name, r.requests, r.why
+                ),
+                n => format!(
+                    "the {} failed {n} of {} requests; {}:\n{}",
+                    r.name,
+                    r.requests,
+                    r.why,
+                    r.attribution.concat()
                 ),
             });
         }
@@ -311,7 +402,8 @@ mod tests {
         Row {
             name,
             contrast,
-            why,
+            why: why.to_owned(),
+            attribution: Vec::new(),
             restarts: "10".into(),
             requests,
             failed,
