@@ -32,13 +32,14 @@ pub(crate) use server::{Args as ServerArgs, main as server_main};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Restart a demo server many ways under load and count failed requests",
-    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload), reloads of a child that closes idle keep-alive connections on SIGTERM (as most servers do) with and without --proxy, and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. Then `changeover sim` rehearses a Kubernetes delete of one pod of a built-in 3-replica Deployment whose pods are the demo server, with kube-proxy 1s behind and one request per connection: with a 2s stop delay, and at the same time with none, whose failures the simulator puts down to the pod and the cause, with the fix (see `changeover sim --help`). The idle-closing child without --proxy and the delete with no stop delay are shown apart below, for comparison; with --naive, so is a plain stop-and-start. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the comparisons do not count), 2 when the demo could not run."
+    after_help = "Runs self-upgrades (SIGHUP), supervisor reloads (changeover run + changeover reload), reloads of a child that closes idle keep-alive connections on SIGTERM (as most servers do) with and without --proxy, and a Kubernetes-style stop with a stop delay, each under keep-alive load, and prints what failed. Then `changeover sim` rehearses a Kubernetes delete of one pod of a built-in 3-replica Deployment whose pods are the demo server, with kube-proxy 1s behind and one request per connection, 1000 a second: with a 2s stop delay, and at the same time with none, whose failures the simulator puts down to the pod and the cause, with the fix (see `changeover sim --help`). The idle-closing child without --proxy and the delete with no stop delay are shown apart below, for comparison; with --naive, so is a plain stop-and-start. Exit status 0 when changeover's own scenarios failed no request, 1 when they failed some (the comparisons do not count), 2 when the demo could not run."
 )]
 pub(crate) struct Args {
     /// Restarts per scenario.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     restarts: u32,
-    /// Concurrent keep-alive connections of the load.
+    /// Concurrent keep-alive connections of the load (in the simulated delete, concurrent
+    /// requests, each on a new connection).
     #[arg(short = 'c', long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
     /// How long the undisturbed load runs before each scenario's restarts, to measure the
