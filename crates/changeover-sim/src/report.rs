@@ -44,6 +44,45 @@ pub struct Cause {
     pub last_ms: Ms,
 }
 
+impl Cause {
+    /// Its two lines in the text report: how many, the kind, when, the pod and the cause; then
+    /// the fix. `changeover demo` prints them under its contrast row too.
+    ///
+    /// ```
+    /// use changeover_sim::attribute::Kind;
+    /// use changeover_sim::report::Cause;
+    /// let c = Cause {
+    ///     kind: Kind::Refused,
+    ///     pod: Some("web-2".into()),
+    ///     cause: "pod web-2 stopped accepting 1s before kube-proxy stopped routing to it".into(),
+    ///     fix: "give it a stop delay of at least 1s".into(),
+    ///     count: 12,
+    ///     first_ms: 2_500,
+    ///     last_ms: 3_500,
+    /// };
+    /// assert_eq!(
+    ///     c.text(),
+    ///     "    12 × refused at 2.5s–3.5s: pod web-2 stopped accepting 1s before kube-proxy stopped routing to it\n         fix: give it a stop delay of at least 1s\n"
+    /// );
+    /// ```
+    pub fn text(&self) -> String {
+        let (first, last) = (fmt_ms(self.first_ms), fmt_ms(self.last_ms));
+        // Failures a millisecond or two apart read as one moment, not as "2.52s–2.52s".
+        let span = if first == last {
+            first
+        } else {
+            format!("{first}–{last}")
+        };
+        format!(
+            "{:>6} × {} at {span}: {}\n         fix: {}\n",
+            self.count,
+            self.kind.as_str(),
+            self.cause,
+            self.fix
+        )
+    }
+}
+
 /// A pod of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PodRow {
@@ -253,19 +292,7 @@ impl Report {
             );
         }
         for c in &self.causes {
-            let span = if c.first_ms == c.last_ms {
-                fmt_ms(c.first_ms)
-            } else {
-                format!("{}–{}", fmt_ms(c.first_ms), fmt_ms(c.last_ms))
-            };
-            let _ = writeln!(
-                out,
-                "\n{:>6} × {} at {span}: {}",
-                c.count,
-                c.kind.as_str(),
-                c.cause
-            );
-            let _ = writeln!(out, "         fix: {}", c.fix);
+            let _ = write!(out, "\n{}", c.text());
         }
         if self.unattributed > 0 {
             let _ = writeln!(

@@ -33,9 +33,10 @@ use build::build_report;
 pub use error::RunError;
 use error::{check_setup, setup_failed};
 
-/// How long the load runs before the scenario begins, so the timeline shows the steady state.
+/// How long the load runs before the scenario begins, so the timeline shows the steady state
+/// ([`Plan::lead_in`]'s default).
 pub const LEAD_IN: Duration = Duration::from_millis(500);
-/// How long the load runs after the scenario completed.
+/// How long the load runs after the scenario completed ([`Plan::tail`]'s default).
 pub const TAIL: Duration = Duration::from_millis(500);
 /// How long the first requests through the Service address may take to succeed.
 const FIRST_OK: Duration = Duration::from_secs(10);
@@ -69,11 +70,17 @@ pub struct Plan {
     pub ready_timeout: Duration,
     /// How long the scenario may take.
     pub deadline: Duration,
+    /// How long the load runs before the scenario begins ([`LEAD_IN`]; shorter for a quick
+    /// look, as `changeover demo --steady` gives).
+    pub lead_in: Duration,
+    /// How long the load runs after the scenario completed ([`TAIL`]).
+    pub tail: Duration,
 }
 
 impl Plan {
     /// A plan with the defaults: kube-proxy lagging 0 to 1 s, 8 keep-alive connections as
-    /// fast as answers come, `/`, 5 s per request, 30 s to get ready, 5 min for the scenario.
+    /// fast as answers come, `/`, 5 s per request, 30 s to get ready, 5 min for the scenario,
+    /// [`LEAD_IN`] before it and [`TAIL`] after.
     pub fn new(spec: Arc<SimSpec>, scenario: Scenario, command: Vec<String>) -> Plan {
         Plan {
             spec,
@@ -89,6 +96,8 @@ impl Plan {
             timeout: Config::DEFAULT_TIMEOUT,
             ready_timeout: Duration::from_secs(30),
             deadline: Duration::from_secs(300),
+            lead_in: LEAD_IN,
+            tail: TAIL,
         }
     }
 }
@@ -160,7 +169,7 @@ pub async fn run(plan: Plan, mut progress: impl FnMut(&str)) -> Result<report::R
                     crate::fmt_ms(ms()),
                     proxy.addr()
                 ));
-                phase = Phase::LeadIn(now + LEAD_IN);
+                phase = Phase::LeadIn(now + plan.lead_in);
                 continue;
             }
             Phase::Setup if now >= setup_deadline => {
@@ -211,7 +220,7 @@ pub async fn run(plan: Plan, mut progress: impl FnMut(&str)) -> Result<report::R
                         crate::fmt_ms(ms()),
                         plan.scenario.as_str()
                     ));
-                    phase = Phase::Tail(now + TAIL);
+                    phase = Phase::Tail(now + plan.tail);
                     continue;
                 }
                 if now >= deadline {
@@ -284,7 +293,7 @@ fn start_load(plan: &Plan, proxy: &Proxy) -> Result<LoadHandle, RunError> {
         timeout: plan.timeout,
         // A bound for safety: the run stops the load itself long before.
         duration: Some(
-            plan.ready_timeout + plan.deadline + LEAD_IN + TAIL + FIRST_OK + plan.timeout,
+            plan.ready_timeout + plan.deadline + plan.lead_in + plan.tail + FIRST_OK + plan.timeout,
         ),
         ..Config::new(target)
     };
