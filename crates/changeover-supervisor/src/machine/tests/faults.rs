@@ -83,6 +83,13 @@ impl Captured {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
+        // tracing-core caches each callsite's interest for all threads, and
+        // with a single registered dispatcher it asks only the default of the
+        // thread that meets the callsite first: another test's thread, with no
+        // subscriber, would cache "never" for the machine's warnings. A second
+        // dispatcher, alive for the whole run, makes it ask every one.
+        static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         tracing::subscriber::set_default(subscriber)
     }
 
