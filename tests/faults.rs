@@ -12,33 +12,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use changeover_load::{Config, LoadHandle, Target};
 use changeover_tests::{
-    Server, alive, example_bin, free_port, kill_if_alive, signal, slow_requests, wait_bindable,
-    wait_connections, wait_gone,
+    READY_ON_USR2, Server, alive, example_bin, free_port, kill_if_alive, load, more_ok, signal,
+    slow_requests, wait_bindable, wait_connections, wait_gone,
 };
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn load(port: u16, connections: usize) -> LoadHandle {
-    let target = Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-    changeover_load::start(Config {
-        connections,
-        keep_alive: true,
-        duration: Some(Duration::from_secs(300)),
-        ..Config::new(target)
-    })
-    .expect("valid load config")
-}
-
-async fn more_ok(load: &LoadHandle, n: u64) {
-    let ok = load.snapshot().ok;
-    load.wait_for_ok(ok + n, DEADLINE)
-        .await
-        .unwrap_or_else(|e| panic!("load stalled: {e:?}"));
-}
 
 fn deploy(from: &Path, to: &Path) {
     // As deploy tools do: written beside, renamed over the running binary.
@@ -83,8 +64,8 @@ async fn sigkill_of_the_old_generation_mid_drain_loses_only_its_in_flight_reques
         .arg(&pid_file);
     let mut server = Server::start(cmd);
     let old = server.wait_ready(DEADLINE).await;
-    let load = load(port, 16);
-    more_ok(&load, 200).await;
+    let load = load(port, 16, true);
+    more_ok(&load, 200, DEADLINE).await;
     let in_flight = slow_requests(port, 4, 30_000).await;
     signal(old, Signal::SIGHUP);
     let new = server.wait_ready(DEADLINE).await;
@@ -102,7 +83,7 @@ async fn sigkill_of_the_old_generation_mid_drain_loses_only_its_in_flight_reques
             lost_in_flight += 1;
         }
     }
-    more_ok(&load, 500).await;
+    more_ok(&load, 500, DEADLINE).await;
     let report = load.stop().await;
     println!(
         "SIGKILL mid-drain (library): {lost_in_flight} in-flight requests of the killed generation lost; load: {}",
@@ -115,22 +96,6 @@ async fn sigkill_of_the_old_generation_mid_drain_loses_only_its_in_flight_reques
     signal(new, Signal::SIGTERM);
     assert!(wait_gone(new, DEADLINE).await);
 }
-
-/// Sends READY=1 to `NOTIFY_SOCKET` when it gets SIGUSR2, says so on stderr, then waits.
-const READY_ON_USR2: &str = r#"
-import os, signal, socket, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
-print("ready-on-usr2: waiting", file=sys.stderr, flush=True)
-signal.sigwait({signal.SIGUSR2})
-addr = os.environ["NOTIFY_SOCKET"]
-if addr.startswith("@"):
-    addr = "\0" + addr[1:]
-with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-    s.sendto(b"READY=1", addr)
-print("ready-on-usr2: sent READY=1", file=sys.stderr, flush=True)
-while True:
-    signal.pause()
-"#;
 
 /// READY=1 is sent while the old generation is stopped (SIGSTOP), and the successor is
 /// SIGKILLed before the old one wakes: it finds the READY=1 of a successor that is already
@@ -146,8 +111,8 @@ async fn sigkill_of_the_successor_right_after_ready_rolls_back() {
     cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
     let mut server = Server::start(cmd);
     let old = server.wait_ready(DEADLINE).await;
-    let load = load(port, 16);
-    more_ok(&load, 200).await;
+    let load = load(port, 16, true);
+    more_ok(&load, 200, DEADLINE).await;
 
     let next = script(
         dir.path(),
@@ -173,7 +138,7 @@ async fn sigkill_of_the_successor_right_after_ready_rolls_back() {
         .wait_for_line("upgrade failed, still serving", DEADLINE)
         .await;
     assert!(line.contains("killed by SIGKILL"), "{line}");
-    more_ok(&load, 500).await;
+    more_ok(&load, 500, DEADLINE).await;
     let report = load.stop().await;
     assert_eq!(report.failed(), 0, "{}", report.summary());
     assert!(alive(old), "the old generation serves on");
@@ -195,8 +160,8 @@ async fn a_stopped_successor_is_killed_at_the_ready_timeout_and_the_old_serves_o
         .args(["--ready-timeout", "2s"]);
     let mut server = Server::start(cmd);
     let old = server.wait_ready(DEADLINE).await;
-    let load = load(port, 16);
-    more_ok(&load, 200).await;
+    let load = load(port, 16, true);
+    more_ok(&load, 200, DEADLINE).await;
     // The next version is stopped (as a SIGSTOP from outside would) before it can start.
     let next = script(
         dir.path(),
@@ -214,7 +179,7 @@ async fn a_stopped_successor_is_killed_at_the_ready_timeout_and_the_old_serves_o
         wait_gone(successor, DEADLINE).await,
         "the stopped successor was not killed"
     );
-    more_ok(&load, 500).await;
+    more_ok(&load, 500, DEADLINE).await;
     let report = load.stop().await;
     assert_eq!(report.failed(), 0, "{}", report.summary());
     assert!(alive(old));
@@ -269,8 +234,8 @@ async fn a_successor_that_cannot_write_the_pid_file_is_rolled_back() {
         .arg(pids.join("hello.pid"));
     let mut server = Server::start(cmd);
     let old = server.wait_ready(DEADLINE).await;
-    let load = load(port, 16);
-    more_ok(&load, 200).await;
+    let load = load(port, 16, true);
+    more_ok(&load, 200, DEADLINE).await;
     // Fill the server's tmpfs, seen through its own root.
     let fill = format!("/proc/{old}/root{}/fill", pids.display());
     let mut f = std::fs::File::create(&fill).unwrap();
@@ -290,7 +255,7 @@ async fn a_successor_that_cannot_write_the_pid_file_is_rolled_back() {
         "{}",
         server.log()
     );
-    more_ok(&load, 500).await;
+    more_ok(&load, 500, DEADLINE).await;
     let report = load.stop().await;
     let pid_file = format!("/proc/{old}/root{}/hello.pid", pids.display());
     assert_eq!(read_pid(Path::new(&pid_file)), old);

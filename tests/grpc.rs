@@ -44,25 +44,6 @@ fn grpc_server(port: u16, pid_file: Option<&Path>, extra: &[&str]) -> Server {
     Server::start(cmd)
 }
 
-/// The `ok=N` of a `progress …` line of the load driver.
-fn progress_ok(line: &str) -> Option<u64> {
-    line.strip_prefix("progress ")?
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("ok="))?
-        .parse()
-        .ok()
-}
-
-async fn wait_ok(driver: &mut Script, at_least: u64) -> u64 {
-    let line = driver
-        .wait_for(
-            |l| progress_ok(l).is_some_and(|ok| ok >= at_least),
-            DEADLINE,
-        )
-        .await;
-    progress_ok(&line).expect("a progress line")
-}
-
 /// 16 channels, each its own HTTP/2 connection calling `Health/Check` one
 /// RPC after the other, across 20 SIGHUP upgrades: no RPC fails, and every
 /// channel is still calling after the last upgrade (a client that lost its
@@ -92,7 +73,7 @@ async fn health_check_on_16_channels_across_20_upgrades_fails_no_rpc() {
             "240".into(),
         ],
     );
-    let mut ok = wait_ok(&mut driver, 500).await;
+    let mut ok = driver.wait_progress_ok(500, DEADLINE).await;
     let started = Instant::now();
     for i in 0..UPGRADES {
         signal(live, Signal::SIGHUP);
@@ -104,13 +85,13 @@ async fn health_check_on_16_channels_across_20_upgrades_fails_no_rpc() {
             server.log()
         );
         // RPCs flow through the new generation before the next upgrade.
-        ok = wait_ok(&mut driver, ok + CHANNELS * 20).await;
+        ok = driver.wait_progress_ok(ok + CHANNELS * 20, DEADLINE).await;
         live = next;
     }
     let upgrading = started.elapsed();
     driver.send("mark").await;
     driver.wait_for(|l| l == "marked", DEADLINE).await;
-    wait_ok(&mut driver, ok + CHANNELS * 100).await;
+    driver.wait_progress_ok(ok + CHANNELS * 100, DEADLINE).await;
     let result = driver.finish(DEADLINE).await;
     signal(live, Signal::SIGTERM);
     assert!(wait_gone(live, DEADLINE).await);
