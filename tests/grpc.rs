@@ -8,30 +8,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use changeover_tests::{Script, Server, example_bin, free_port, python_imports, signal, wait_gone};
+use changeover_tests::{
+    Script, Server, example_bin, free_port, python_packages, signal, wait_gone,
+};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Whether grpcio can be used. `.ci/run` installs it; only when pip cannot
-/// install it on this Python does it set `CHANGEOVER_NO_GRPCIO` (to pip's
-/// complaint), and only then is the test skipped, loudly. Anywhere else a
-/// missing grpcio fails the test: a green run must not hide it.
-fn grpcio() -> bool {
-    match python_imports("grpc, grpc_health.v1", "grpcio grpcio-health-checking") {
-        Ok(()) => true,
-        Err(e) => match std::env::var("CHANGEOVER_NO_GRPCIO") {
-            Ok(why) => {
-                eprintln!("SKIPPED: {e}; .ci/run could not install it: {why}");
-                false
-            }
-            Err(_) => panic!("{e}"),
-        },
-    }
-}
 
 fn grpc_server(port: u16, pid_file: Option<&Path>, extra: &[&str]) -> Server {
     let mut cmd = Command::new(example_bin("grpc"));
@@ -50,7 +35,7 @@ fn grpc_server(port: u16, pid_file: Option<&Path>, extra: &[&str]) -> Server {
 /// connection for good at a GOAWAY would show here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_check_on_16_channels_across_20_upgrades_fails_no_rpc() {
-    if !grpcio() {
+    if !python_packages("grpc, grpc_health.v1", "grpcio grpcio-health-checking") {
         return;
     }
     const CHANNELS: u64 = 16;
@@ -130,7 +115,7 @@ async fn health_check_on_16_channels_across_20_upgrades_fails_no_rpc() {
 /// without waiting for the drain deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_the_stop_delay_check_answers_not_serving_and_the_server_still_serves() {
-    if !grpcio() {
+    if !python_packages("grpc, grpc_health.v1", "grpcio grpcio-health-checking") {
         return;
     }
     let delay = Duration::from_secs(2);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use changeover_tests::http1::{Response, get, get_on, read_response, unread_by_server};
 use changeover_tests::pooled::{self, Restart};
 use changeover_tests::{
-    Server, clients_dir, example_bin, free_port, python_imports, signal, wait_gone,
+    Server, clients_dir, example_bin, free_port, python_packages, signal, wait_gone,
 };
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -281,23 +281,6 @@ async fn a_successor_that_does_not_speak_the_handover_gets_none() {
     assert!(wait_gone(older, DEADLINE).await);
 }
 
-/// Whether Python `requests` can be used. `.ci/run` installs it; only when
-/// pip cannot install packages on this Python does it set
-/// `CHANGEOVER_NO_GRPCIO` (to pip's complaint), and only then is the test
-/// skipped, loudly.
-fn requests() -> bool {
-    match python_imports("requests", "requests") {
-        Ok(()) => true,
-        Err(e) => match std::env::var("CHANGEOVER_NO_GRPCIO") {
-            Ok(why) => {
-                eprintln!("SKIPPED: {e}; .ci/run could not install it: {why}");
-                false
-            }
-            Err(_) => panic!("{e}"),
-        },
-    }
-}
-
 /// Regression (issue 11): Python `requests` (urllib3, which does not
 /// retry), 48 threads each with its own pooled connection idle 0–2 s
 /// between requests, across 40 self-upgrades: 1 to 3 requests failed in
@@ -306,7 +289,7 @@ fn requests() -> bool {
 /// Handed over, none is closed, and none fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_upgrades_under_pooled_python_clients_fail_no_request() {
-    if !requests() {
+    if !python_packages("requests", "requests") {
         return;
     }
     let (counts, log) = pooled::across(&Restart::Upgrade, 40, 48).await;

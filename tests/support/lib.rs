@@ -11,7 +11,7 @@ pub mod http1;
 pub mod pooled;
 mod script;
 
-pub use script::{Script, clients_dir, python_imports};
+pub use script::{Script, clients_dir, python_imports, python_packages};
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
