@@ -21,8 +21,6 @@
 //! cargo bench -p changeover-tests --bench pooled [-- --mode upgrade|reload --restarts 40 --threads 48 --runs 1]
 //! ```
 
-use std::path::Path;
-
 use changeover_tests::bench;
 use changeover_tests::pooled::{Restart, across};
 use changeover_tests::python_imports;
@@ -68,23 +66,9 @@ async fn main() {
         std::process::exit(2);
     }
     let o = options();
-    changeover_tests::build_release(&[
-        "-p",
-        "changeover-cli",
-        "-p",
-        "changeover-tests",
-        "--bins",
-        "--examples",
-    ]);
-    let exe = std::env::current_exe().expect("the bench's path");
-    let release = exe.parent().and_then(Path::parent).expect("target/release");
+    let (changeover, _hello) = bench::changeover_and_hello();
     let (restart, what) = if o.reload {
-        (
-            Restart::Reload {
-                changeover: release.join("changeover"),
-            },
-            "reloads of changeover run",
-        )
+        (Restart::Reload { changeover }, "reloads of changeover run")
     } else {
         (Restart::Upgrade, "self-upgrades")
     };
