@@ -85,9 +85,8 @@ pub struct Metrics {
     pub exits_drained: u64,
     /// Children killed.
     pub exits_killed: u64,
-    /// Draining children ended by a signal the supervisor did not send.
-    pub exits_signalled: u64,
-    /// Those, by signal name (`KILL`).
+    /// Draining children ended by a signal the supervisor did not send, by
+    /// signal name (`KILL`); their sum is the `how="signalled"` exits.
     pub outside_signals: BTreeMap<&'static str, u64>,
     /// Children that exited on their own.
     pub exits_unexpected: u64,
@@ -106,7 +105,6 @@ impl Metrics {
             ExitKind::Drained => self.exits_drained += 1,
             ExitKind::Killed => self.exits_killed += 1,
             ExitKind::Signalled(signal) => {
-                self.exits_signalled += 1;
                 *self.outside_signals.entry(signal_name(signal)).or_default() += 1;
             }
             ExitKind::Unexpected => self.exits_unexpected += 1,
@@ -158,7 +156,7 @@ impl Metrics {
             &[
                 ("{how=\"drained\"}", self.exits_drained),
                 ("{how=\"killed\"}", self.exits_killed),
-                ("{how=\"signalled\"}", self.exits_signalled),
+                ("{how=\"signalled\"}", self.outside_signals.values().sum()),
                 ("{how=\"unexpected\"}", self.exits_unexpected),
             ],
         );
