@@ -66,15 +66,15 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 /// Linux 5.3: `ENOSYS`). Does not reap: a child of ours stays a zombie until
 /// its parent waits for it. Must be awaited inside a tokio runtime.
 pub async fn wait_for_exit(pid: u32) -> io::Result<()> {
-    if libc::pid_t::try_from(pid).is_err() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{pid} is not a process id"),
-        ));
-    }
     let fd = match pidfd_open(pid) {
         Ok(fd) => fd,
         Err(Errno::ESRCH) => return Ok(()),
+        Err(Errno::EINVAL) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{pid} is not a process id"),
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     // SAFETY: an OwnedFd keeps its fd open and unchanged until it is
