@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use changeover_load::{Config, LoadHandle, Target};
-use changeover_tests::{Server, example_bin, free_port, kill_if_alive, signal, wait_gone};
+use changeover_load::Target;
+use changeover_tests::{
+    Server, example_bin, free_port, kill_if_alive, load, load_at, signal, wait_gone,
+};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -21,24 +23,6 @@ fn hello(exe: &Path, port: u16, pid_file: &Path, extra: &[&str]) -> Server {
         .arg(pid_file)
         .args(extra);
     Server::start(cmd)
-}
-
-fn load(port: u16, connections: usize, keep_alive: bool) -> LoadHandle {
-    load_at(
-        Target::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
-        connections,
-        keep_alive,
-    )
-}
-
-fn load_at(target: Target, connections: usize, keep_alive: bool) -> LoadHandle {
-    changeover_load::start(Config {
-        connections,
-        keep_alive,
-        duration: Some(Duration::from_secs(300)),
-        ..Config::new(target)
-    })
-    .expect("valid load config")
 }
 
 fn read_pid(path: &Path) -> u32 {

@@ -344,11 +344,24 @@ pub async fn slow_requests(
 /// the test stops it, or after five minutes at the latest (a safety bound:
 /// every test stops its load long before).
 pub fn load(port: u16, connections: usize, keep_alive: bool) -> changeover_load::LoadHandle {
+    load_at(
+        changeover_load::Target::tcp(([127, 0, 0, 1], port).into()),
+        connections,
+        keep_alive,
+    )
+}
+
+/// As [`load`], on any target (a Unix socket too).
+pub fn load_at(
+    target: changeover_load::Target,
+    connections: usize,
+    keep_alive: bool,
+) -> changeover_load::LoadHandle {
     changeover_load::start(changeover_load::Config {
         connections,
         keep_alive,
         duration: Some(Duration::from_secs(300)),
-        ..changeover_load::Config::new(changeover_load::Target::tcp(([127, 0, 0, 1], port).into()))
+        ..changeover_load::Config::new(target)
     })
     .expect("a valid load configuration")
 }
