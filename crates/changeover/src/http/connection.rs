@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::after_goaway::AfterGoaway;
 use super::service::{DrainAwareService, HttpService};
 use super::sniff::{has_whole_head, is_http2};
 use super::stream::{ReturnedOnDrop, Stream, from_fd, into_fd};
@@ -352,7 +353,9 @@ fn join(first: Bytes, then: Bytes) -> Bytes {
 /// id first, the real last one after a ping round trip), so a stream the
 /// client is sending is still served. Sent as soon as accepting stops, it
 /// moves the client to the successor (or elsewhere) now, instead of leaving
-/// it on a draining process for the lame-duck window.
+/// it on a draining process for the lame-duck window. The client's frames
+/// for streams it opens after the last GOAWAY are kept from failing the
+/// connection ([`AfterGoaway`]).
 async fn serve_http2<S: HttpService>(
     served: &Served,
     service: &DrainAwareService<S>,
@@ -362,12 +365,14 @@ async fn serve_http2<S: HttpService>(
     stopped: bool,
 ) -> Next {
     let (back_tx, back_rx) = oneshot::channel();
-    let io = TokioIo::new(ReturnedOnDrop::new(
+    let io = AfterGoaway::new(ReturnedOnDrop::new(
         stream,
         saved,
         back_tx,
         Arc::new(AtomicBool::new(false)),
     ));
+    let shutting_down = io.armed();
+    let io = TokioIo::new(io);
     let mut conn = Box::pin(
         served
             .http2
@@ -381,6 +386,7 @@ async fn serve_http2<S: HttpService>(
                 Err(_) => {}
             }
         }
+        shutting_down.store(true, Ordering::Relaxed);
         conn.as_mut().graceful_shutdown();
         match unless(watch, Step::Cut, conn.as_mut()).await {
             Ok(r) => r,

@@ -25,6 +25,7 @@
 //! ([drain protocol](crate::drain#handing-idle-connections-over)).
 
 mod accept;
+mod after_goaway;
 mod connection;
 mod server;
 mod service;
