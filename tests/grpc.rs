@@ -369,7 +369,7 @@ fn get_path(stream: u32, path: &str) -> Vec<u8> {
     frame(HEADERS, END_STREAM | 0x4, stream, &block)
 }
 
-/// What grpcio does in a drain, one upgrade in about 150 with 16 busy
+/// What grpcio does in a drain, one upgrade in about 180 with 16 busy
 /// channels: right after it answers the shutdown PING it still opens a
 /// stream, with a WINDOW_UPDATE on it. The server ignores that stream
 /// (the client retries it elsewhere), but h2 took the WINDOW_UPDATE for a

@@ -10,7 +10,7 @@
 //! WINDOW_UPDATE names an "idle" stream, a connection error, and it tears
 //! the connection down with GOAWAY `PROTOCOL_ERROR`, failing every stream
 //! still in flight on it (seen with 16 grpcio channels: about one upgrade in
-//! 150 failed RPCs). Those ignored streams are refused, so the client
+//! 180 failed RPCs). Those ignored streams are refused, so the client
 //! retries them elsewhere; the ones in flight have no second chance.
 //!
 //! [`AfterGoaway`] reads the connection's bytes as HTTP/2 frames on their
