@@ -246,11 +246,56 @@ async fn read_response(s: &mut TcpStream, stream: u32) {
         if f.kind == SETTINGS && f.flags & ACK == 0 {
             s.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
         }
-        if f.stream == stream && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0
-        {
+        if ends(&f, stream) {
             return;
         }
     }
+}
+
+/// `hello` with no stop delay, and an HTTP/2 connection to it past the
+/// preface and our SETTINGS.
+async fn hello_over_http2() -> (Server, u16, TcpStream) {
+    let port = free_port();
+    let mut cmd = Command::new(example_bin("hello"));
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--stop-delay", "0s"]);
+    let mut server = Server::start(cmd);
+    server.wait_ready(DEADLINE).await;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    (server, port, s)
+}
+
+/// Every frame until the server's FIN, within the deadline; a reset fails.
+async fn frames_to_the_end(s: &mut TcpStream) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    loop {
+        let f = tokio::time::timeout(DEADLINE, read_frame(s))
+            .await
+            .expect("the connection ends within the deadline")
+            .expect("ends with FIN, not a reset");
+        match f {
+            Some(f) => frames.push(f),
+            None => return frames,
+        }
+    }
+}
+
+fn ends(f: &Frame, stream: u32) -> bool {
+    f.stream == stream && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0
+}
+
+/// The (last stream, error code) of each GOAWAY among `frames`.
+fn goaways(frames: &[Frame]) -> Vec<(u32, u32)> {
+    frames
+        .iter()
+        .filter(|f| f.kind == GOAWAY)
+        .map(goaway_last_stream)
+        .collect()
 }
 
 fn goaway_last_stream(f: &Frame) -> (u32, u32) {
@@ -270,18 +315,7 @@ fn goaway_last_stream(f: &Frame) -> (u32, u32) {
 /// on a draining process, answered NOT_SERVING, for a second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_between() {
-    let port = free_port();
-    let mut cmd = Command::new(example_bin("hello"));
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--stop-delay", "0s"]);
-    let mut server = Server::start(cmd);
-    server.wait_ready(DEADLINE).await;
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
-    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let (mut server, port, mut s) = hello_over_http2().await;
     s.write_all(&get(1)).await.unwrap();
     read_response(&mut s, 1).await;
     let mut h1 = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -323,29 +357,18 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
     s.write_all(&frame(PING, ACK, 0, &ping.payload))
         .await
         .unwrap();
-    let mut response_3 = false;
-    let mut second = None;
-    loop {
-        let f = tokio::time::timeout(DEADLINE, read_frame(&mut s))
-            .await
-            .expect("the connection ends within the deadline")
-            .expect("ends with FIN, not a reset");
-        let Some(f) = f else { break };
-        assert_ne!(f.kind, RST_STREAM, "stream {} reset", f.stream);
-        if f.stream == 3 && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0 {
-            response_3 = true;
-        }
-        if f.kind == GOAWAY {
-            second = Some(goaway_last_stream(&f));
-        }
-    }
+    let rest = frames_to_the_end(&mut s).await;
     assert!(
-        response_3,
+        rest.iter().all(|f| f.kind != RST_STREAM),
+        "a stream was reset"
+    );
+    assert!(
+        rest.iter().any(|f| ends(f, 3)),
         "the stream sent between the two GOAWAYs was answered"
     );
     assert_eq!(
-        second,
-        Some((3, 0)),
+        goaways(&rest),
+        [(3, 0)],
         "the second GOAWAY names the last stream served, with NO_ERROR"
     );
     drop(s);
@@ -379,18 +402,7 @@ fn get_path(stream: u32, path: &str) -> Vec<u8> {
 /// with a FIN.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_drain_serves_the_stream_in_flight_when_the_client_opens_one_after_the_last_goaway() {
-    let port = free_port();
-    let mut cmd = Command::new(example_bin("hello"));
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--stop-delay", "0s"]);
-    let mut server = Server::start(cmd);
-    server.wait_ready(DEADLINE).await;
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
-    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let (mut server, _, mut s) = hello_over_http2().await;
     s.write_all(&get_path(1, "/slow?ms=1000")).await.unwrap();
     server.wait_for_line("slow request started", DEADLINE).await;
 
@@ -414,27 +426,14 @@ async fn http2_drain_serves_the_stream_in_flight_when_the_client_opens_one_after
     late.extend(frame(WINDOW_UPDATE, 0, 3, &5u32.to_be_bytes()));
     s.write_all(&late).await.unwrap();
 
-    let mut answered = false;
-    let mut goaways = Vec::new();
-    loop {
-        let f = tokio::time::timeout(DEADLINE, read_frame(&mut s))
-            .await
-            .expect("the connection ends within the deadline")
-            .expect("ends with FIN, not a reset");
-        let Some(f) = f else { break };
-        assert!(
-            !(f.kind == RST_STREAM && f.stream == 1),
-            "the request in flight was reset"
-        );
-        if f.stream == 1 && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0 {
-            answered = true;
-        }
-        if f.kind == GOAWAY {
-            goaways.push(goaway_last_stream(&f));
-        }
-    }
+    let rest = frames_to_the_end(&mut s).await;
+    assert!(
+        !rest.iter().any(|f| f.kind == RST_STREAM && f.stream == 1),
+        "the request in flight was reset"
+    );
+    let answered = rest.iter().any(|f| ends(f, 1));
     assert_eq!(
-        goaways,
+        goaways(&rest),
         [(1, 0)],
         "one more GOAWAY, naming the stream in flight as the last, NO_ERROR (PROTOCOL_ERROR is 1); log:\n{}",
         server.log()
