@@ -30,8 +30,9 @@ use crate::world::proxy::{How, RawFailure};
 /// its cause (the proxy sees the connection break before the exit is reaped and reported).
 const EXIT_SLACK_MS: Ms = 250;
 
-/// How long before the stop signal a connection may have been opened and still have been
-/// waiting in the accept queue when the server stopped accepting.
+/// How long before the stop signal a connection closed with a FIN, never answered, may have
+/// been opened and still count as waiting in the accept queue when the server stopped
+/// accepting. A reset one needs no such bound: see `broken`.
 const QUEUE_SLACK_MS: Ms = 100;
 
 /// What kind of failure, in the report's words.
@@ -381,12 +382,20 @@ fn broken(cx: &Context<'_>, p: &str, f: &RawFailure) -> (Kind, String, String) {
     let terminating = last(cx, p, EventKind::Terminating, t);
     let signalled = last(cx, p, EventKind::Signalled, t);
     let exited = last(cx, p, EventKind::Exited, t + EXIT_SLACK_MS);
-    // A fresh connection that never got an answer, opened about when the pod was told to
-    // stop: it was still in the accept queue when the listening socket closed. Routed there
-    // by the lag, like a refused one.
+    // A connection that never got an answer and was still in the accept queue when the
+    // listening socket closed. Reset, it is one the server never read a byte of (one it had
+    // read and then dropped ends with a FIN, as nothing is left unread), however long it had
+    // waited: on a busy machine the queue holds a connection for longer than any fixed bound.
+    // Closed with a FIN, only one opened about when the pod was told to stop. Routed there by
+    // the lag, like a refused one, or by a stop that came before its turn.
     if let (Some(term), Some(s)) = (terminating, signalled) {
-        let fresh = f.answered == 0 && f.connected_ms + QUEUE_SLACK_MS >= s;
-        if fresh && matches!(f.how, How::Reset | How::Closed) {
+        let queued = f.answered == 0
+            && match f.how {
+                How::Reset => true,
+                How::Closed => f.connected_ms + QUEUE_SLACK_MS >= s,
+                _ => false,
+            };
+        if queued {
             let lag = unrouted(cx, p, term).map_or(String::new(), |u| {
                 format!(
                     " {} before {} stopped routing to it",

@@ -207,6 +207,29 @@ fn a_fresh_connection_reset_as_the_pod_stops_accepting_was_in_its_accept_queue()
         "pod web-1 stopped accepting 800ms before kube-proxy stopped routing to it; this connection was still in its accept queue when it closed its listening socket"
     );
     assert!(f[0].fix.contains("stop delay of at least 2s"));
+    // Opened well before the signal but still queued (a busy machine's accept loop), reset
+    // unread: the same cause. Closed with a FIN instead, it was read, then dropped.
+    let mut queued_long = fresh;
+    queued_long.connected_ms = 600;
+    let f = attribute_with(
+        &SimSpec::new("web", 2),
+        Scenario::Delete,
+        &events,
+        &[queued_long],
+    );
+    assert!(
+        f[0].cause.contains("still in its accept queue"),
+        "{}",
+        f[0].cause
+    );
+    queued_long.how = How::Closed;
+    let f = attribute_with(
+        &SimSpec::new("web", 2),
+        Scenario::Delete,
+        &events,
+        &[queued_long],
+    );
+    assert!(!f[0].cause.contains("accept queue"), "{}", f[0].cause);
     // Picked in the same moment the view changed, while another pod was ready: still the lag.
     let f = attribute_with(
         &SimSpec::new("web", 2),
