@@ -250,6 +250,11 @@ async fn connection(s: Arc<Shared>, client: TcpStream) {
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
             reject(&s, client, Some(backend.pod), How::Refused, connected).await;
         }
+        // The handshake was done, and the pod's reset came before the connect was seen
+        // through: it closed its listening socket with this connection in the accept queue.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+            reject(&s, client, Some(backend.pod), How::Reset, connected).await;
+        }
         Ok(Err(_)) | Err(_) => reject(&s, client, Some(backend.pod), How::Connect, connected).await,
     }
 }
