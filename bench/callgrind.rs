@@ -10,11 +10,15 @@
 //! - `axum_serve`: `axum::serve`;
 //! - `plain`: hyper-util's auto connection builder, nothing else.
 //!
+//! With `--http2` the requests go one after the other on one HTTP/2
+//! connection (prior knowledge, no TLS) instead.
+//!
 //! ```text
-//! cargo bench -p changeover-tests --bench callgrind [-- --requests 3000 --keep DIR --only hello]
+//! cargo bench -p changeover-tests --bench callgrind [-- --requests 3000 --keep DIR --only hello --http2]
 //! ```
 //!
-//! With `--keep DIR` the callgrind files stay in DIR (`<server>-<n>.out`),
+//! With `--keep DIR` the callgrind files stay in DIR (`<server>-<n>.out`,
+//! `<server>-h2-<n>.out` with `--http2`),
 //! for `callgrind_annotate --inclusive=yes DIR/hello-3000.out`.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ struct Options {
     keep: Option<PathBuf>,
     /// Measure only these servers (all three when empty).
     only: Vec<String>,
+    http2: bool,
 }
 
 fn options() -> Options {
@@ -41,6 +46,7 @@ fn options() -> Options {
         requests: 3000,
         keep: None,
         only: Vec::new(),
+        http2: false,
     };
     let mut args = bench::Args::new("callgrind");
     while let Some(flag) = args.next_flag() {
@@ -53,6 +59,7 @@ fn options() -> Options {
             }
             "--keep" => o.keep = Some(args.value(&flag).into()),
             "--only" => o.only.push(args.value(&flag)),
+            "--http2" => o.http2 = true,
             _ => args.unknown(&flag),
         }
     }
@@ -97,10 +104,73 @@ async fn get_sequentially(port: u16, n: u64) -> TcpStream {
     conn
 }
 
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The HTTP/2 twin of [`get_sequentially`]: `n` GETs of `/`, each on its
+/// own stream, the next sent once the last one's response ended.
+async fn get_sequentially_http2(port: u16, n: u64) -> TcpStream {
+    const DATA: u8 = 0x0;
+    const HEADERS: u8 = 0x1;
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const WINDOW_UPDATE: u8 = 0x8;
+    const END_STREAM: u8 = 0x1;
+    const END_HEADERS: u8 = 0x4;
+    const ACK: u8 = 0x1;
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    // The connection's receive window, opened all the way once.
+    hello.extend(frame(
+        WINDOW_UPDATE,
+        0,
+        0,
+        &(0x7fff_ffff - 65_535u32).to_be_bytes(),
+    ));
+    conn.write_all(&hello).await.unwrap();
+    // GET / with :method GET, :scheme http, :path / indexed and :authority literal.
+    let block = [0x82, 0x86, 0x84, 0x01, 5, b'b', b'e', b'n', b'c', b'h'];
+    for i in 0..n {
+        let stream = 2 * i as u32 + 1;
+        conn.write_all(&frame(HEADERS, END_STREAM | END_HEADERS, stream, &block))
+            .await
+            .unwrap();
+        loop {
+            let mut head = [0u8; 9];
+            tokio::time::timeout(DEADLINE, conn.read_exact(&mut head))
+                .await
+                .unwrap_or_else(|_| panic!("no response to request {i} within {DEADLINE:?}"))
+                .unwrap_or_else(|e| panic!("connection ended at request {i}: {e}"));
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            conn.read_exact(&mut payload).await.unwrap();
+            let (kind, flags) = (head[3], head[4]);
+            let on = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            assert_ne!(kind, GOAWAY, "GOAWAY at request {i}");
+            if kind == SETTINGS && flags & ACK == 0 {
+                conn.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
+            }
+            if on == stream && (kind == DATA || kind == HEADERS) && flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    conn
+}
+
 /// Runs `example` under callgrind answering `n` requests; returns the
 /// instructions it executed in all.
-async fn instructions(example: &str, n: u64, dir: &Path) -> u64 {
-    let out = dir.join(format!("{example}-{n}.out"));
+async fn instructions(example: &str, n: u64, http2: bool, dir: &Path) -> u64 {
+    let h2 = if http2 { "-h2" } else { "" };
+    let out = dir.join(format!("{example}{h2}-{n}.out"));
     let port = free_port();
     let mut cmd = Command::new("valgrind");
     cmd.arg("--tool=callgrind")
@@ -113,7 +183,11 @@ async fn instructions(example: &str, n: u64, dir: &Path) -> u64 {
     server.wait_ready(DEADLINE).await;
     // The connection stays open through the stop, so each server's stop
     // does the same in both runs (the library's serves out its lame duck).
-    let conn = get_sequentially(port, n).await;
+    let conn = if http2 {
+        get_sequentially_http2(port, n).await
+    } else {
+        get_sequentially(port, n).await
+    };
     // Valgrind runs the program in its own process, so this is the server's pid.
     signal(server.pid(), Signal::SIGTERM);
     server.wait_exit(DEADLINE).await;
@@ -129,8 +203,13 @@ async fn main() {
     changeover_tests::build_release(&["-p", "changeover-tests", "--examples"]);
     let (_tmp, dir) = bench::callgrind_dir(o.keep.as_deref());
     let n = o.requests;
+    let on = if o.http2 {
+        "one HTTP/2 connection, a stream each"
+    } else {
+        "one keep-alive connection"
+    };
     println!(
-        "## instructions per request: {n} sequential GETs on one keep-alive connection minus one (valgrind --tool=callgrind)\n"
+        "## instructions per request: {n} sequential GETs on {on} minus one (valgrind --tool=callgrind)\n"
     );
     println!("| server | instructions, 1 request | instructions, {n} requests | per request |");
     println!("|---|---|---|---|");
@@ -150,8 +229,8 @@ async fn main() {
         if !o.only.is_empty() && !o.only.iter().any(|s| s == example) {
             continue;
         }
-        let one = instructions(example, 1, &dir).await;
-        let many = instructions(example, n, &dir).await;
+        let one = instructions(example, 1, o.http2, &dir).await;
+        let many = instructions(example, n, o.http2, &dir).await;
         let each = (many as f64 - one as f64) / (n - 1) as f64;
         println!("| {name} | {one} | {many} | {each:.0} |");
         per.push((example, each));
@@ -168,9 +247,10 @@ async fn main() {
     }
     if let Some(d) = &o.keep {
         println!(
-            "\ncallgrind files in {}: callgrind_annotate --inclusive=yes {}/hello-{n}.out",
+            "\ncallgrind files in {}: callgrind_annotate --inclusive=yes {}/hello{}-{n}.out",
             d.display(),
-            d.display()
+            d.display(),
+            if o.http2 { "-h2" } else { "" }
         );
     }
 }
