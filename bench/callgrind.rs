@@ -24,6 +24,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use changeover_tests::http2::{
+    ACK, GOAWAY, PREFACE, SETTINGS, WINDOW_UPDATE, frame, get, read_frame,
+};
 use changeover_tests::{Server, bench, example_bin, free_port, signal};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -104,29 +107,12 @@ async fn get_sequentially(port: u16, n: u64) -> TcpStream {
     conn
 }
 
-/// An HTTP/2 frame (RFC 9113 §4.1).
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 /// The HTTP/2 twin of [`get_sequentially`]: `n` GETs of `/`, each on its
 /// own stream, the next sent once the last one's response ended.
 async fn get_sequentially_http2(port: u16, n: u64) -> TcpStream {
-    const DATA: u8 = 0x0;
-    const HEADERS: u8 = 0x1;
-    const SETTINGS: u8 = 0x4;
-    const GOAWAY: u8 = 0x7;
-    const WINDOW_UPDATE: u8 = 0x8;
-    const END_STREAM: u8 = 0x1;
-    const END_HEADERS: u8 = 0x4;
-    const ACK: u8 = 0x1;
     let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     conn.set_nodelay(true).unwrap();
-    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut hello = PREFACE.to_vec();
     hello.extend(frame(SETTINGS, 0, 0, &[]));
     // The connection's receive window, opened all the way once.
     hello.extend(frame(
@@ -136,29 +122,20 @@ async fn get_sequentially_http2(port: u16, n: u64) -> TcpStream {
         &(0x7fff_ffff - 65_535u32).to_be_bytes(),
     ));
     conn.write_all(&hello).await.unwrap();
-    // GET / with :method GET, :scheme http, :path / indexed and :authority literal.
-    let block = [0x82, 0x86, 0x84, 0x01, 5, b'b', b'e', b'n', b'c', b'h'];
     for i in 0..n {
         let stream = 2 * i as u32 + 1;
-        conn.write_all(&frame(HEADERS, END_STREAM | END_HEADERS, stream, &block))
-            .await
-            .unwrap();
+        conn.write_all(&get(stream, "/")).await.unwrap();
         loop {
-            let mut head = [0u8; 9];
-            tokio::time::timeout(DEADLINE, conn.read_exact(&mut head))
+            let f = tokio::time::timeout(DEADLINE, read_frame(&mut conn))
                 .await
                 .unwrap_or_else(|_| panic!("no response to request {i} within {DEADLINE:?}"))
-                .unwrap_or_else(|e| panic!("connection ended at request {i}: {e}"));
-            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-            let mut payload = vec![0u8; len];
-            conn.read_exact(&mut payload).await.unwrap();
-            let (kind, flags) = (head[3], head[4]);
-            let on = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-            assert_ne!(kind, GOAWAY, "GOAWAY at request {i}");
-            if kind == SETTINGS && flags & ACK == 0 {
+                .unwrap_or_else(|e| panic!("connection reset at request {i}: {e}"))
+                .unwrap_or_else(|| panic!("connection closed at request {i}"));
+            assert_ne!(f.kind, GOAWAY, "GOAWAY at request {i}");
+            if f.kind == SETTINGS && f.flags & ACK == 0 {
                 conn.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
             }
-            if on == stream && (kind == DATA || kind == HEADERS) && flags & END_STREAM != 0 {
+            if f.ends(stream) {
                 break;
             }
         }

@@ -8,6 +8,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use changeover_tests::http2::{
+    ACK, Frame, GOAWAY, PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame, get, read_frame,
+};
 use changeover_tests::{
     Script, Server, example_bin, free_port, python_packages, signal, wait_gone,
 };
@@ -178,58 +181,6 @@ async fn ask(probe: &mut Script, cmd: &str) -> String {
     line[prefix.len()..].to_owned()
 }
 
-// HTTP/2 frames, as few as the test below needs (RFC 9113).
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// `GET /` on `stream`, HPACK with static-table names and no indexing.
-fn get(stream: u32) -> Vec<u8> {
-    let authority = b"127.0.0.1";
-    let mut block = vec![0x82, 0x86, 0x84, 0x01, authority.len() as u8];
-    block.extend_from_slice(authority);
-    frame(HEADERS, END_STREAM | 0x4, stream, &block)
-}
-
-struct Frame {
-    kind: u8,
-    flags: u8,
-    stream: u32,
-    payload: Vec<u8>,
-}
-
-/// The next frame, or `None` at a clean end of stream (FIN; a reset is an error).
-async fn read_frame(s: &mut TcpStream) -> std::io::Result<Option<Frame>> {
-    let mut head = [0u8; 9];
-    match s.read_exact(&mut head).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).await?;
-    Ok(Some(Frame {
-        kind: head[3],
-        flags: head[4],
-        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
-        payload,
-    }))
-}
-
 async fn next_frame(s: &mut TcpStream) -> Frame {
     tokio::time::timeout(DEADLINE, read_frame(s))
         .await
@@ -246,7 +197,7 @@ async fn read_response(s: &mut TcpStream, stream: u32) {
         if f.kind == SETTINGS && f.flags & ACK == 0 {
             s.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
         }
-        if ends(&f, stream) {
+        if f.ends(stream) {
             return;
         }
     }
@@ -263,9 +214,7 @@ async fn hello_over_http2() -> (Server, u16, TcpStream) {
     let mut server = Server::start(cmd);
     server.wait_ready(DEADLINE).await;
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(PREFACE).await.unwrap();
     s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
     (server, port, s)
 }
@@ -283,10 +232,6 @@ async fn frames_to_the_end(s: &mut TcpStream) -> Vec<Frame> {
             None => return frames,
         }
     }
-}
-
-fn ends(f: &Frame, stream: u32) -> bool {
-    f.stream == stream && (f.kind == DATA || f.kind == HEADERS) && f.flags & END_STREAM != 0
 }
 
 /// The (last stream, error code) of each GOAWAY among `frames`.
@@ -316,7 +261,7 @@ fn goaway_last_stream(f: &Frame) -> (u32, u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_between() {
     let (mut server, port, mut s) = hello_over_http2().await;
-    s.write_all(&get(1)).await.unwrap();
+    s.write_all(&get(1, "/")).await.unwrap();
     read_response(&mut s, 1).await;
     let mut h1 = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     h1.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -353,7 +298,7 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
         }
     };
     // A request that was already on its way when the GOAWAY arrived.
-    s.write_all(&get(3)).await.unwrap();
+    s.write_all(&get(3, "/")).await.unwrap();
     s.write_all(&frame(PING, ACK, 0, &ping.payload))
         .await
         .unwrap();
@@ -363,7 +308,7 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
         "a stream was reset"
     );
     assert!(
-        rest.iter().any(|f| ends(f, 3)),
+        rest.iter().any(|f| f.ends(3)),
         "the stream sent between the two GOAWAYs was answered"
     );
     assert_eq!(
@@ -380,18 +325,6 @@ async fn http2_drain_sends_goaway_in_two_steps_and_serves_the_stream_sent_betwee
     assert_eq!(server.wait_exit(DEADLINE).await.code(), Some(0));
 }
 
-const WINDOW_UPDATE: u8 = 0x8;
-
-/// `GET path` on `stream`, the path as a literal (HPACK, no indexing).
-fn get_path(stream: u32, path: &str) -> Vec<u8> {
-    let authority = b"127.0.0.1";
-    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, authority.len() as u8]);
-    block.extend_from_slice(authority);
-    frame(HEADERS, END_STREAM | 0x4, stream, &block)
-}
-
 /// What grpcio does in a drain, one upgrade in about 180 with 16 busy
 /// channels: right after it answers the shutdown PING it still opens a
 /// stream, with a WINDOW_UPDATE on it. The server ignores that stream
@@ -403,7 +336,7 @@ fn get_path(stream: u32, path: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_drain_serves_the_stream_in_flight_when_the_client_opens_one_after_the_last_goaway() {
     let (mut server, _, mut s) = hello_over_http2().await;
-    s.write_all(&get_path(1, "/slow?ms=1000")).await.unwrap();
+    s.write_all(&get(1, "/slow?ms=1000")).await.unwrap();
     server.wait_for_line("slow request started", DEADLINE).await;
 
     server.signal(Signal::SIGTERM);
@@ -422,7 +355,7 @@ async fn http2_drain_serves_the_stream_in_flight_when_the_client_opens_one_after
     };
     // The answer, then a stream opened after it, in one write as grpcio's.
     let mut late = frame(PING, ACK, 0, &ping.payload);
-    late.extend(get(3));
+    late.extend(get(3, "/"));
     late.extend(frame(WINDOW_UPDATE, 0, 3, &5u32.to_be_bytes()));
     s.write_all(&late).await.unwrap();
 
@@ -431,7 +364,7 @@ async fn http2_drain_serves_the_stream_in_flight_when_the_client_opens_one_after
         !rest.iter().any(|f| f.kind == RST_STREAM && f.stream == 1),
         "the request in flight was reset"
     );
-    let answered = rest.iter().any(|f| ends(f, 1));
+    let answered = rest.iter().any(|f| f.ends(1));
     assert_eq!(
         goaways(&rest),
         [(1, 0)],

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod http1;
+pub mod http2;
 pub mod pooled;
 mod script;
 
