@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, Target};
-use changeover_tests::{Server, bench, free_port, open_fds, wait_gone};
+use changeover_tests::{Server, bench, changeover_run, free_port, open_fds, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -90,16 +90,9 @@ async fn main() {
     let scratch = tempfile::tempdir().unwrap();
     let control = scratch.path().join("control.sock");
     let port = free_port();
-    let mut cmd = Command::new(&changeover);
-    cmd.arg("run")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--control")
-        .arg(&control)
-        .arg("--")
-        .arg(&hello)
-        // Only warnings: a thousand reloads log a lot at info.
-        .env("RUST_LOG", "warn");
+    let mut cmd = changeover_run(&changeover, port, &control, &hello);
+    // Only warnings: a thousand reloads log a lot at info.
+    cmd.env("RUST_LOG", "warn");
     let mut sup = Server::start(cmd);
     let supervisor = sup.pid();
     let t = Instant::now();

@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use changeover_load::{Config, LoadHandle, Report, Target};
-use changeover_tests::{Server, bench, free_port, signal, wait_gone};
+use changeover_tests::{Server, bench, changeover_run, free_port, signal, wait_gone};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
@@ -205,15 +205,8 @@ async fn start(way: &str, tools: &Tools, port: u16) -> Subject {
         }
         "changeover run" => {
             let control = tools.scratch.path().join(format!("control-{port}.sock"));
-            let mut cmd = Command::new(&tools.changeover);
-            cmd.arg("run")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--control")
-                .arg(&control)
-                .arg("--")
-                .arg(&tools.hello)
-                .env("RUST_LOG", "info");
+            let mut cmd = changeover_run(&tools.changeover, port, &control, &tools.hello);
+            cmd.env("RUST_LOG", "info");
             let mut server = Server::start(cmd);
             server.wait_ready(DEADLINE).await;
             Subject::Supervisor {

@@ -14,7 +14,7 @@ mod script;
 
 pub use script::{Script, clients_dir, python_imports, python_packages};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,6 +60,20 @@ pub fn example_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// `changeover run --listen 127.0.0.1:PORT --control CONTROL -- CHILD`: the
+/// supervisor in front of one child, reloadable through its control socket.
+pub fn changeover_run(changeover: &Path, port: u16, control: &Path, child: &Path) -> Command {
+    let mut cmd = Command::new(changeover);
+    cmd.arg("run")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--control")
+        .arg(control)
+        .arg("--")
+        .arg(child);
+    cmd
 }
 
 /// A server process started by a test, with its log.

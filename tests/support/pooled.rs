@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
-use crate::{Script, Server, example_bin, free_port, signal, wait_gone};
+use crate::{Script, Server, changeover_run, example_bin, free_port, signal, wait_gone};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -59,17 +59,7 @@ pub async fn across(restart: &Restart, restarts: usize, threads: usize) -> (Coun
     let hello = example_bin("hello");
     let mut cmd = match restart {
         Restart::Upgrade => Command::new(&hello),
-        Restart::Reload { changeover } => {
-            let mut cmd = Command::new(changeover);
-            cmd.arg("run")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--control")
-                .arg(&control)
-                .arg("--")
-                .arg(&hello);
-            cmd
-        }
+        Restart::Reload { changeover } => changeover_run(changeover, port, &control, &hello),
     };
     if let Restart::Upgrade = restart {
         cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));

@@ -18,7 +18,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// One step of a scripted upstream's answer.
@@ -39,20 +39,6 @@ struct Scripted {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
     requests: mpsc::UnboundedReceiver<Vec<u8>>,
-}
-
-/// Reads one request head from `s` (byte by byte, so nothing after it is
-/// taken); `None` at EOF.
-async fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte).await {
-            Ok(1) => buf.push(byte[0]),
-            _ => return None,
-        }
-    }
-    Some(buf)
 }
 
 fn content_length(head: &[u8]) -> usize {
@@ -80,7 +66,7 @@ async fn scripted(read_body: bool, script: Vec<Step>) -> Scripted {
             c.fetch_add(1, Ordering::SeqCst);
             let (tx, script) = (tx.clone(), script.clone());
             tokio::spawn(async move {
-                while let Some(mut request) = read_head(&mut s).await {
+                while let Some(mut request) = next_request_head(&mut s).await {
                     if read_body {
                         let mut body = vec![0u8; content_length(&request)];
                         if s.read_exact(&mut body).await.is_err() {

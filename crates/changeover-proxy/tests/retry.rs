@@ -14,8 +14,8 @@ use changeover_proxy::{Config, Proxy, Upstream};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// What a raw upstream does after answering the first request of a connection.
@@ -36,19 +36,6 @@ struct RawUpstream {
     idle_closed: mpsc::UnboundedReceiver<()>,
 }
 
-/// Reads one request head; `None` at EOF.
-async fn read_request(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte).await {
-            Ok(1) => buf.push(byte[0]),
-            _ => return None,
-        }
-    }
-    Some(buf)
-}
-
 /// An upstream that answers the first request on every connection (keep-alive)
 /// and then does `then`.
 async fn raw_upstream(then: Then) -> RawUpstream {
@@ -64,7 +51,7 @@ async fn raw_upstream(then: Then) -> RawUpstream {
             c.fetch_add(1, Ordering::SeqCst);
             let (r, closed_tx) = (r.clone(), closed_tx.clone());
             tokio::spawn(async move {
-                if read_request(&mut s).await.is_none() {
+                if next_request_head(&mut s).await.is_none() {
                     return;
                 }
                 r.fetch_add(1, Ordering::SeqCst);
@@ -73,7 +60,7 @@ async fn raw_upstream(then: Then) -> RawUpstream {
                     .unwrap();
                 match then {
                     Then::CloseOnNextRequest => {
-                        if read_request(&mut s).await.is_some() {
+                        if next_request_head(&mut s).await.is_some() {
                             r.fetch_add(1, Ordering::SeqCst);
                         }
                     }

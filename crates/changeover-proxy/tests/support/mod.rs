@@ -252,6 +252,20 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Reads one request head from `s`, as an upstream would: byte by byte, so
+/// nothing after it is taken; `None` at EOF (or an error).
+pub async fn next_request_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(buf)
+}
+
 /// Reads from `s` until `\r\n\r\n`: a response head, as text.
 pub async fn read_head(s: &mut TcpStream) -> String {
     let mut head = Vec::new();
