@@ -89,23 +89,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for AfterGoaway<T> {
                 // End of stream (or no room to read into): as it is.
                 return Poll::Ready(Ok(()));
             }
+            let out = &mut this.out;
             if this.scan.filtering() {
-                let read = read.to_vec();
-                buf.set_filled(start);
                 this.scan
-                    .scan(&read, |kept| this.out.extend_from_slice(kept));
+                    .scan(read, false, |kept| out.extend_from_slice(kept));
+                buf.set_filled(start);
                 // Everything read may have been dropped: read again rather
                 // than hand h2 nothing, which it would take for the end.
                 continue;
             }
             let armed = this.armed.load(Ordering::Relaxed);
-            this.scan.armed = armed;
-            if let Some(at) = this.scan.scan(read, |_| {}) {
-                // The rest goes through the filter, from our own buffer.
-                let rest = read[at..].to_vec();
-                buf.set_filled(start + at);
+            if let Some(at) = this.scan.scan(read, armed, |_| {}) {
+                // The rest goes through the filter, into our own buffer.
                 this.scan
-                    .scan(&rest, |kept| this.out.extend_from_slice(kept));
+                    .scan(&read[at..], false, |kept| out.extend_from_slice(kept));
+                buf.set_filled(start + at);
             }
             return Poll::Ready(Ok(()));
         }
@@ -161,8 +159,6 @@ enum Payload {
 #[derive(Debug)]
 struct Scan {
     at: At,
-    /// Whether the shutdown began (a PING ACK is only looked at then).
-    armed: bool,
     /// The highest client stream id seen in a HEADERS frame.
     highest_opened: u32,
     /// Once the shutdown PING's answer went by: the highest client stream
@@ -174,7 +170,6 @@ impl Default for Scan {
     fn default() -> Scan {
         Scan {
             at: At::Preface(PREFACE_LEN),
-            armed: false,
             highest_opened: 0,
             last: None,
         }
@@ -188,10 +183,11 @@ impl Scan {
 
     /// Scans `input`, handing each kept piece to `keep`. While not yet
     /// filtering every byte is kept; a frame header is handed over whole,
-    /// once complete, so a frame can be dropped from its first byte. Returns
-    /// the offset just past the shutdown PING's answer when it is in
-    /// `input` (the scan stops there: the rest is to be filtered).
-    fn scan(&mut self, input: &[u8], mut keep: impl FnMut(&[u8])) -> Option<usize> {
+    /// once complete, so a frame can be dropped from its first byte. With
+    /// `armed` (the shutdown began), a PING ACK is looked at: returns the
+    /// offset just past the shutdown PING's answer when it is in `input`
+    /// (the scan stops there: the rest is to be filtered).
+    fn scan(&mut self, input: &[u8], armed: bool, mut keep: impl FnMut(&[u8])) -> Option<usize> {
         let mut i = 0;
         while i < input.len() {
             let rest = &input[i..];
@@ -212,7 +208,7 @@ impl Scan {
                     i += n;
                     if *have == FRAME_HEAD {
                         let head = *head;
-                        self.at = self.begin(&head);
+                        self.at = self.begin(&head, armed);
                         if !matches!(
                             self.at,
                             At::Payload {
@@ -253,7 +249,7 @@ impl Scan {
     }
 
     /// What follows a complete frame header.
-    fn begin(&mut self, head: &[u8; FRAME_HEAD]) -> At {
+    fn begin(&mut self, head: &[u8; FRAME_HEAD], armed: bool) -> At {
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let (kind, flags) = (head[3], head[4]);
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
@@ -263,7 +259,7 @@ impl Scan {
                 self.highest_opened = self.highest_opened.max(stream);
                 Payload::Pass
             }
-            None if self.armed && kind == PING && flags & ACK != 0 && len == 8 => {
+            None if armed && kind == PING && flags & ACK != 0 && len == 8 => {
                 Payload::PingAck([0; 8], 0)
             }
             Some(last) if kind == WINDOW_UPDATE && client_stream && stream > last => Payload::Drop,
@@ -318,17 +314,14 @@ mod tests {
 
     /// What `AfterGoaway` hands h2 for `input` read in pieces of `chunk`.
     fn through(input: &[u8], armed: bool, chunk: usize) -> Vec<u8> {
-        let mut scan = Scan {
-            armed,
-            ..Scan::default()
-        };
+        let mut scan = Scan::default();
         let mut seen = Vec::new();
         for piece in input.chunks(chunk) {
             if scan.filtering() {
-                scan.scan(piece, |kept| seen.extend_from_slice(kept));
-            } else if let Some(at) = scan.scan(piece, |_| {}) {
+                scan.scan(piece, false, |kept| seen.extend_from_slice(kept));
+            } else if let Some(at) = scan.scan(piece, armed, |_| {}) {
                 seen.extend_from_slice(&piece[..at]);
-                scan.scan(&piece[at..], |kept| seen.extend_from_slice(kept));
+                scan.scan(&piece[at..], false, |kept| seen.extend_from_slice(kept));
             } else {
                 seen.extend_from_slice(piece);
             }
